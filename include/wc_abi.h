@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C ABI between the C++ core (src/core) and the kernel shims
+ * (src/kernel). Plain C types only; readable by C (kernel) and C++ (core,
+ * userspace tests). Anything a kernel header defines stays on the C side.
+ */
+#ifndef WC_ABI_H
+#define WC_ABI_H
+
+#ifdef __cplusplus
+#include <stddef.h>
+#include <stdint.h>
+extern "C" {
+#else
+#include <linux/types.h>
+#endif
+
+/*
+ * Errno values the core returns (negated). Identical to the kernel's
+ * asm-generic values on every architecture we build for.
+ */
+#define WC_EIO		5
+#define WC_ENOMEM	12
+#define WC_EBUSY	16
+#define WC_EINVAL	22
+#define WC_EFBIG	27
+#define WC_ENOSPC	28
+#define WC_EOPNOTSUPP	95
+
+/* ---- Platform services the shim provides to the core ------------------ */
+
+/* Allocation context: the I/O path must never recurse into reclaim. */
+enum wc_alloc_ctx {
+	WC_ALLOC_SETUP = 0,	/* may sleep, may reclaim (GFP_KERNEL) */
+	WC_ALLOC_NOIO = 1,	/* may sleep, no I/O (GFP_NOIO) */
+};
+
+void *wc_plat_alloc(size_t size, enum wc_alloc_ctx ctx);
+void wc_plat_free(void *ptr);
+/* Number of core allocations not yet freed (leak checks). */
+long wc_plat_alloc_outstanding(void);
+/* Log one line at error level (DMERR in the kernel). */
+void wc_plat_log_error(const char *msg);
+/* Never returns; callers follow it with __builtin_trap(). */
+void wc_plat_panic(const char *msg);
+
+/* ---- Table line ------------------------------------------------------- */
+
+enum wc_dev_role {
+	WC_DEV_ORIGIN = 0,
+	WC_DEV_CACHE = 1,
+};
+
+struct wc_dev_info {
+	uint64_t size_bytes;
+	uint32_t logical_block_size;
+};
+
+/*
+ * What the table parser needs from the kernel. get_device() acquires the
+ * device (dm_get_device) and keeps it in ctx; the shim's destructor
+ * releases whatever was acquired, whether or not parsing succeeded.
+ */
+struct wc_table_env {
+	void *ctx;
+	int (*get_device)(void *ctx, enum wc_dev_role role, const char *path,
+			  struct wc_dev_info *info);
+	uint32_t page_size;
+	uint32_t default_writeback_jobs;	/* upstream MAX_WRITEBACK_JOBS */
+	int pmem_supported;			/* ARCH_HAS_PMEM_API && FS_DAX */
+};
+
+/* Bits of wc_config.set: which optional arguments the table line gave. */
+#define WC_SET_START_SECTOR		(1u << 0)
+#define WC_SET_HIGH_WATERMARK		(1u << 1)
+#define WC_SET_LOW_WATERMARK		(1u << 2)
+#define WC_SET_WRITEBACK_JOBS		(1u << 3)
+#define WC_SET_AUTOCOMMIT_BLOCKS	(1u << 4)
+#define WC_SET_AUTOCOMMIT_TIME		(1u << 5)
+#define WC_SET_MAX_AGE			(1u << 6)
+#define WC_SET_CLEANER			(1u << 7)
+#define WC_SET_FUA			(1u << 8)
+#define WC_SET_METADATA_ONLY		(1u << 9)
+#define WC_SET_PAUSE_WRITEBACK		(1u << 10)
+
+#define WC_MAX_AGE_UNSPECIFIED		0xffffffffu
+
+struct wc_config {
+	uint32_t set;			/* WC_SET_* */
+	uint8_t pmem;			/* mode 'p' */
+	uint8_t cleaner;
+	uint8_t writeback_fua;
+	uint8_t metadata_only;
+	uint32_t block_size;		/* bytes */
+	uint64_t start_sector;		/* 512-byte sectors */
+	uint32_t high_watermark;	/* percent used */
+	uint32_t low_watermark;		/* percent used */
+	uint32_t writeback_jobs;	/* blocks in flight, 0 = unlimited */
+	uint32_t autocommit_blocks;
+	uint32_t autocommit_time_ms;
+	uint32_t max_age_ms;		/* WC_MAX_AGE_UNSPECIFIED = off */
+	uint32_t pause_writeback_ms;
+	uint64_t origin_bytes;
+	uint64_t cache_bytes;
+};
+
+/*
+ * Parse a writecache table line (the words after "writecache") in
+ * upstream's order, acquiring the devices through env. Returns 0 or a
+ * negative WC_E* value with *error pointing at a static message
+ * (upstream's text, for ti->error).
+ */
+int wc_parse_table(unsigned int argc, char **argv,
+		   const struct wc_table_env *env, struct wc_config *cfg,
+		   const char **error);
+
+/*
+ * Format the STATUSTYPE_TABLE line: "<p|s> <origin> <cache> <bs> <#opt>
+ * [opts]" in upstream's canonical order. Returns the length written
+ * (always NUL-terminated when len > 0), truncating like snprintf.
+ */
+size_t wc_format_table(const struct wc_config *cfg, const char *origin_name,
+		       const char *cache_name, char *buf, size_t len);
+
+/* ---- Messages --------------------------------------------------------- */
+
+enum wc_message {
+	WC_MSG_INVALID = 0,		/* wrong word count: -EINVAL silently */
+	WC_MSG_UNKNOWN = 1,		/* DMERR "unrecognised message" */
+	WC_MSG_FLUSH,
+	WC_MSG_FLUSH_ON_SUSPEND,
+	WC_MSG_CLEANER,
+	WC_MSG_CLEAR_STATS,
+};
+
+enum wc_message wc_parse_message(unsigned int argc, char **argv);
+
+/* ---- Status ----------------------------------------------------------- */
+
+/* The 14 INFO status fields, in upstream's order. */
+struct wc_status {
+	uint64_t error;			/* 0 or 1 */
+	uint64_t n_blocks;
+	uint64_t free_blocks;
+	uint64_t writeback_blocks;
+	uint64_t reads;
+	uint64_t read_hits;
+	uint64_t writes;
+	uint64_t write_hits_uncommitted;
+	uint64_t write_hits_committed;
+	uint64_t writes_around;
+	uint64_t writes_allocate;
+	uint64_t writes_blocked_on_freelist;
+	uint64_t flushes;
+	uint64_t discards;
+};
+
+size_t wc_format_info(const struct wc_status *st, char *buf, size_t len);
+
+/* ---- On-media layout -------------------------------------------------- */
+
+/*
+ * Number of cache blocks a fresh format of size_bytes (already reduced by
+ * start_sector) holds, exactly as upstream's calculate_memory_size().
+ * Returns 0, -WC_ENOSPC or -WC_EFBIG.
+ */
+int wc_layout_n_blocks(uint64_t size_bytes, uint32_t block_size,
+		       uint64_t *n_blocks, uint64_t *data_offset);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WC_ABI_H */
