@@ -1,0 +1,39 @@
+#!/bin/sh
+# Smoke test of the SKELETON target: a table on pmem (mode p) and one on
+# the virtio SSD (mode s), fio --verify through each, status and table
+# lines, then remove. The skeleton passes I/O through to the origin, so the
+# data is also verified on the bare origin afterwards, and the INFO status
+# must show every write as a write-around.
+. /tests/lib.sh
+require_ko
+
+O=$HARNESS_ORIGIN
+OSZ=$(dev_sectors "$O")
+check "insmod dm-writecache-cxx" load_ours
+
+smoke() { # NAME MODE CACHE
+	_name=$1 _mode=$2 _cache=$3
+	zero_sb "$_cache"
+	check "$_name: create" dm_create "$_name" "0 $OSZ writecache $_mode $O $_cache 4096 0" || return
+	info "$_name: table:  $(dmsetup table "$_name")"
+	check "$_name: fio randwrite+verify 16M" fio_verify /dev/mapper/$_name 16M
+	check "$_name: fio 2 jobs randrw+verify" fio_verify /dev/mapper/$_name 8M \
+		--rw=randrw --numjobs=2 --offset=16M --offset_increment=8M
+	_st=$(dmsetup status "$_name")
+	info "$_name: status: $_st"
+	set -- $_st
+	check_eq "$_name: status has 14 INFO fields" 17 $#
+	check_eq "$_name: error field" 0 "$4"
+	# after "writecache": error n_blocks free wb reads read_hits writes
+	# wh_uncommitted wh_committed writes_around ...
+	[ "${10}" -gt 0 ] && pass "$_name: writes counted (${10})" || fail "$_name: writes counted" "${10}"
+	check_eq "$_name: every write is a write-around (skeleton)" "${10}" "${13}"
+	check_eq "$_name: free == n_blocks (nothing cached)" "$5" "$6"
+	check "$_name: remove" dm_remove "$_name"
+	check "$_name: data verified on the bare origin" fio_verify "$O" 16M --verify_only
+}
+
+smoke wcp p "$HARNESS_PMEM"
+smoke wcs s "$HARNESS_SSD"
+check "rmmod" rmmod dm_writecache_cxx
+finish
