@@ -16,8 +16,8 @@ PKGS=(
 	build-essential g++ make bc flex bison libelf-dev kmod cpio
 	cmake googletest libgtest-dev
 	qemu-system-x86 busybox-static ndctl dmsetup fio xfsprogs e2fsprogs
-	util-linux diffutils
-	linux-headers-amd64 linux-image-amd64
+	util-linux diffutils rsync
+	linux-headers-amd64 linux-image-amd64 linux-source-6.12
 )
 
 missing=()

@@ -1,0 +1,90 @@
+#!/bin/bash
+# Every test: style, both kernel builds, the userspace unit tests, the VM
+# tests on the 6.1 guest (nvdimm fsdax pmem, and a memmap smoke run) and a
+# smoke subset on the 6.12 guest. Ends with "N passed, M failed" and exits
+# non-zero on any failure. Installs missing dependencies first (root).
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+mkdir -p build
+summary=build/check-summary.txt
+: >"$summary"
+passed=0
+failed=0
+skipped=0
+
+result() { # STATUS NAME
+	case $1 in
+	PASS) passed=$((passed + 1)) ;;
+	SKIP) skipped=$((skipped + 1)) ;;
+	*) failed=$((failed + 1)) ;;
+	esac
+	echo "$1 $2" | tee -a "$summary"
+}
+
+step() { # NAME CMD...: one test item from one command
+	local name=$1
+	shift
+	echo "=== $name"
+	if "$@"; then result PASS "$name"; else result FAIL "$name"; fi
+}
+
+if [ "$(id -u)" = 0 ]; then
+	scripts/install-deps.sh || { echo "dependency install failed"; exit 1; }
+fi
+
+step checkpatch scripts/checkpatch.sh
+
+declare -A KVER
+while read -r series ver; do KVER[$series]=$ver; done < <(scripts/kernels.sh)
+for series in 6.1 6.12; do
+	if [ -z "${KVER[$series]:-}" ]; then
+		result FAIL "kbuild-$series (no $series headers+image installed)"
+		continue
+	fi
+	step "kbuild-${KVER[$series]} (no warnings)" scripts/kbuild.sh "${KVER[$series]}" >/dev/null
+done
+
+# Unit tests: one result per GoogleTest case, from ctest's own verdicts.
+echo "=== unit tests (ASan+UBSan)"
+if scripts/unit.sh >build/unit.log 2>&1; then :; fi
+tail -n 5 build/unit.log
+n=0
+while read -r st name; do
+	n=$((n + 1))
+	result "$st" "unit: $name"
+done < <(sed -n 's/^ *[0-9]*\/[0-9]* Test *#[0-9]*: \([^ ]*\) .*\(Passed\|Failed\|Not Run\|Exception\|Timeout\).*/\2 \1/p' build/unit.log |
+	sed 's/^Passed/PASS/; s/^Failed/FAIL/; s/^Not Run/FAIL/; s/^Exception/FAIL/; s/^Timeout/FAIL/')
+[ $n -gt 0 ] || { result FAIL "unit tests (did not build or run)"; sed 's/^/  /' build/unit.log | tail -40; }
+
+vm() { # LABEL KVER PMEM TESTS...
+	local label=$1 kv=$2 pmem=$3
+	shift 3
+	local ko=build/kbuild/$kv/dm-writecache-cxx.ko
+	echo "=== VM $label: $kv, pmem=$pmem: $*"
+	if [ ! -f "$ko" ]; then
+		for t in "$@"; do result FAIL "vm[$label] $(basename "$t") (no module built)"; done
+		return
+	fi
+	scripts/vm-run.sh --kver "$kv" --ko "$ko" --pmem "$pmem" --timeout 900 \
+		--log "build/vm-$label.log" "$@" >"build/vm-$label.out" 2>&1
+	grep -v '^    | ok' "build/vm-$label.out" | tail -n 60
+	local seen=0
+	while read -r st name rest; do
+		seen=$((seen + 1))
+		result "$st" "vm[$label] $name"
+	done < <(grep -E '^(PASS|FAIL|SKIP) ' "build/vm-$label.out")
+	[ $seen -gt 0 ] || result FAIL "vm[$label] (no verdicts; see build/vm-$label.log)"
+}
+
+ALL_VM_TESTS=$(ls tests/vm/t-*.sh)
+SMOKE="tests/vm/t-module.sh tests/vm/t-smoke.sh"
+[ -n "${KVER[6.1]:-}" ] && vm 6.1-nvdimm "${KVER[6.1]}" nvdimm $ALL_VM_TESTS tests/vm/demo-main-job.sh
+[ -n "${KVER[6.1]:-}" ] && vm 6.1-memmap "${KVER[6.1]}" memmap tests/vm/t-smoke.sh
+[ -n "${KVER[6.12]:-}" ] && vm 6.12-nvdimm "${KVER[6.12]}" nvdimm $SMOKE
+
+echo
+grep -E '^(FAIL|SKIP)' "$summary" || true
+[ $skipped -gt 0 ] && echo "($skipped skipped; reasons in build/vm-*.out)"
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
