@@ -44,6 +44,12 @@ void wc_plat_log_error(const char *msg);
 /* Never returns; callers follow it with __builtin_trap(). */
 void wc_plat_panic(const char *msg);
 
+/* CPU features, detected once by the shim (x86: CLFLUSHOPT; arm64: DC CVAP). */
+int wc_plat_cpu_has_clflushopt(void);
+int wc_plat_cpu_has_dcpop(void);
+/* Machine-check-safe copy from pmem; returns the number of bytes NOT copied. */
+size_t wc_plat_copy_mc(void *dst, const void *src, size_t n);
+
 /* ---- Table line ------------------------------------------------------- */
 
 enum wc_dev_role {

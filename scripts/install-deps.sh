@@ -14,7 +14,8 @@ need_root() {
 
 PKGS=(
 	build-essential g++ make bc flex bison libelf-dev kmod cpio
-	cmake googletest libgtest-dev
+	cmake googletest libgtest-dev clang libclang-rt-14-dev
+	g++-aarch64-linux-gnu qemu-user
 	qemu-system-x86 busybox-static ndctl dmsetup fio xfsprogs e2fsprogs
 	util-linux diffutils rsync
 	linux-headers-amd64 linux-image-amd64 linux-source-6.12
