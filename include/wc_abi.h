@@ -31,8 +31,8 @@ extern "C" {
 
 /* Allocation context: the I/O path must never recurse into reclaim. */
 enum wc_alloc_ctx {
-	WC_ALLOC_SETUP = 0,	/* may sleep, may reclaim (GFP_KERNEL) */
-	WC_ALLOC_NOIO = 1,	/* may sleep, no I/O (GFP_NOIO) */
+	WC_ALLOC_SETUP = 0,	/* may sleep, may reclaim, may be large (kvmalloc) */
+	WC_ALLOC_NOIO = 1,	/* may sleep, no I/O (GFP_NOIO), small */
 };
 
 void *wc_plat_alloc(size_t size, enum wc_alloc_ctx ctx);
@@ -43,6 +43,25 @@ long wc_plat_alloc_outstanding(void);
 void wc_plat_log_error(const char *msg);
 /* Never returns; callers follow it with __builtin_trap(). */
 void wc_plat_panic(const char *msg);
+
+/* A lock for short critical sections (no sleeping while held). */
+struct wc_lock;
+struct wc_lock *wc_plat_lock_create(void);
+void wc_plat_lock_destroy(struct wc_lock *l);	/* NULL is a no-op */
+void wc_plat_lock(struct wc_lock *l);
+void wc_plat_unlock(struct wc_lock *l);
+
+/*
+ * A sleeping reader/writer gate: data copies hold it shared, commits and
+ * frees exclusive (rw_semaphore in the kernel).
+ */
+struct wc_rwsem;
+struct wc_rwsem *wc_plat_rwsem_create(void);
+void wc_plat_rwsem_destroy(struct wc_rwsem *s);	/* NULL is a no-op */
+void wc_plat_down_read(struct wc_rwsem *s);
+void wc_plat_up_read(struct wc_rwsem *s);
+void wc_plat_down_write(struct wc_rwsem *s);
+void wc_plat_up_write(struct wc_rwsem *s);
 
 /* CPU features, detected once by the shim (x86: CLFLUSHOPT; arm64: DC CVAP). */
 int wc_plat_cpu_has_clflushopt(void);

@@ -7,7 +7,10 @@
 #include <linux/atomic.h>
 #include <linux/device-mapper.h>
 #include <linux/kernel.h>
+#include <linux/mm.h>
 #include <linux/slab.h>
+#include <linux/rwsem.h>
+#include <linux/spinlock.h>
 
 #include "wc_abi.h"
 
@@ -17,7 +20,13 @@ static atomic_long_t wc_allocations = ATOMIC_LONG_INIT(0);
 
 void *wc_plat_alloc(size_t size, enum wc_alloc_ctx ctx)
 {
-	void *p = kmalloc(size, ctx == WC_ALLOC_NOIO ? GFP_NOIO : GFP_KERNEL);
+	void *p;
+
+	/* Setup-time arrays (the block map) can be large: kvmalloc. */
+	if (ctx == WC_ALLOC_NOIO)
+		p = kmalloc(size, GFP_NOIO);
+	else
+		p = kvmalloc(size, GFP_KERNEL);
 
 	if (p)
 		atomic_long_inc(&wc_allocations);
@@ -29,7 +38,7 @@ void wc_plat_free(void *ptr)
 	if (!ptr)
 		return;
 	atomic_long_dec(&wc_allocations);
-	kfree(ptr);
+	kvfree(ptr);
 }
 
 long wc_plat_alloc_outstanding(void)
@@ -45,4 +54,70 @@ void wc_plat_log_error(const char *msg)
 void wc_plat_panic(const char *msg)
 {
 	panic("%s", msg);
+}
+
+struct wc_lock {
+	spinlock_t lock;
+};
+
+struct wc_lock *wc_plat_lock_create(void)
+{
+	struct wc_lock *l = kmalloc(sizeof(*l), GFP_KERNEL);
+
+	if (l)
+		spin_lock_init(&l->lock);
+	return l;
+}
+
+void wc_plat_lock_destroy(struct wc_lock *l)
+{
+	kfree(l);
+}
+
+void wc_plat_lock(struct wc_lock *l)
+{
+	spin_lock(&l->lock);
+}
+
+void wc_plat_unlock(struct wc_lock *l)
+{
+	spin_unlock(&l->lock);
+}
+
+struct wc_rwsem {
+	struct rw_semaphore sem;
+};
+
+struct wc_rwsem *wc_plat_rwsem_create(void)
+{
+	struct wc_rwsem *s = kmalloc(sizeof(*s), GFP_KERNEL);
+
+	if (s)
+		init_rwsem(&s->sem);
+	return s;
+}
+
+void wc_plat_rwsem_destroy(struct wc_rwsem *s)
+{
+	kfree(s);
+}
+
+void wc_plat_down_read(struct wc_rwsem *s)
+{
+	down_read(&s->sem);
+}
+
+void wc_plat_up_read(struct wc_rwsem *s)
+{
+	up_read(&s->sem);
+}
+
+void wc_plat_down_write(struct wc_rwsem *s)
+{
+	down_write(&s->sem);
+}
+
+void wc_plat_up_write(struct wc_rwsem *s)
+{
+	up_write(&s->sem);
 }

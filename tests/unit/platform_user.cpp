@@ -10,12 +10,20 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <shared_mutex>
+#include <new>
 
 namespace {
 std::atomic<long> g_allocs{0};
+std::atomic<long> g_bytes{0};
 std::mutex g_log_mu;
 std::vector<std::string> g_log;
 } // namespace
+
+long wc_test_bytes_allocated()
+{
+	return g_bytes.load();
+}
 
 std::vector<std::string> wc_test_log_take()
 {
@@ -25,20 +33,51 @@ std::vector<std::string> wc_test_log_take()
 	return out;
 }
 
+// Each block carries its size in a 16-byte header so the test can count
+// live bytes (the RAM-per-block figure).
 extern "C" void *wc_plat_alloc(size_t size, enum wc_alloc_ctx)
 {
-	void *p = std::malloc(size);
-	if (p)
-		g_allocs++;
-	return p;
+	auto *p = static_cast<unsigned char *>(std::malloc(size + 16));
+	if (!p)
+		return nullptr;
+	*reinterpret_cast<size_t *>(p) = size;
+	g_allocs++;
+	g_bytes += static_cast<long>(size);
+	return p + 16;
 }
 
 extern "C" void wc_plat_free(void *ptr)
 {
 	if (!ptr)
 		return;
+	auto *p = static_cast<unsigned char *>(ptr) - 16;
 	g_allocs--;
-	std::free(ptr);
+	g_bytes -= static_cast<long>(*reinterpret_cast<size_t *>(p));
+	std::free(p);
+}
+
+struct wc_lock {
+	std::mutex mu;
+};
+
+extern "C" struct wc_lock *wc_plat_lock_create(void)
+{
+	return new (std::nothrow) wc_lock;
+}
+
+extern "C" void wc_plat_lock_destroy(struct wc_lock *l)
+{
+	delete l;
+}
+
+extern "C" void wc_plat_lock(struct wc_lock *l)
+{
+	l->mu.lock();
+}
+
+extern "C" void wc_plat_unlock(struct wc_lock *l)
+{
+	l->mu.unlock();
 }
 
 extern "C" long wc_plat_alloc_outstanding(void)
@@ -56,4 +95,38 @@ extern "C" void wc_plat_panic(const char *msg)
 {
 	std::fprintf(stderr, "wc_plat_panic: %s\n", msg);
 	std::abort();
+}
+
+struct wc_rwsem {
+	std::shared_mutex mu;
+};
+
+extern "C" struct wc_rwsem *wc_plat_rwsem_create(void)
+{
+	return new (std::nothrow) wc_rwsem;
+}
+
+extern "C" void wc_plat_rwsem_destroy(struct wc_rwsem *s)
+{
+	delete s;
+}
+
+extern "C" void wc_plat_down_read(struct wc_rwsem *s)
+{
+	s->mu.lock_shared();
+}
+
+extern "C" void wc_plat_up_read(struct wc_rwsem *s)
+{
+	s->mu.unlock_shared();
+}
+
+extern "C" void wc_plat_down_write(struct wc_rwsem *s)
+{
+	s->mu.lock();
+}
+
+extern "C" void wc_plat_up_write(struct wc_rwsem *s)
+{
+	s->mu.unlock();
 }

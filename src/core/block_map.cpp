@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "block_map.h"
+
+namespace wc {
+namespace {
+
+constexpr uint32_t kEmptySlot = 0xffffffffu;
+
+template <typename T>
+T *alloc_array(size_t count, size_t *bytes)
+{
+	size_t sz = count * sizeof(T);
+	if (count && sz / count != sizeof(T))
+		return nullptr;
+	void *p = wc_plat_alloc(sz ? sz : 1, WC_ALLOC_SETUP);
+	if (p)
+		*bytes += sz;
+	return static_cast<T *>(p);
+}
+
+int ctz64(uint64_t v) { return __builtin_ctzll(v); }
+
+} // namespace
+
+BlockMap::~BlockMap()
+{
+	wc_plat_free(sector_);
+	wc_plat_free(prev_);
+	wc_plat_free(next_);
+	wc_plat_free(state_);
+	wc_plat_free(index_);
+	wc_plat_free(free_bits_);
+	wc_plat_free(free_summary_);
+}
+
+Status BlockMap::init(uint64_t n, unsigned int block_shift)
+{
+	if (n == 0 || n > kMaxMapBlocks)
+		return Error{-WC_ENOMEM, "Cannot allocate memory"};
+	n_ = n;
+	shift_ = block_shift;
+	words_ = (n + 63) / 64;
+	summary_words_ = (words_ + 63) / 64;
+	index_slots_ = static_cast<size_t>(n) * 2;
+	sector_ = alloc_array<uint64_t>(n, &bytes_);
+	prev_ = alloc_array<uint32_t>(n + kLists, &bytes_);
+	next_ = alloc_array<uint32_t>(n + kLists, &bytes_);
+	state_ = alloc_array<uint8_t>(n, &bytes_);
+	index_ = alloc_array<uint32_t>(index_slots_, &bytes_);
+	free_bits_ = alloc_array<uint64_t>(words_, &bytes_);
+	free_summary_ = alloc_array<uint64_t>(summary_words_, &bytes_);
+	if (!sector_ || !prev_ || !next_ || !state_ || !index_ || !free_bits_ ||
+	    !free_summary_)
+		return Error{-WC_ENOMEM, "Cannot allocate memory"};
+	reset();
+	return Status::success();
+}
+
+void BlockMap::reset()
+{
+	for (uint64_t b = 0; b < n_; b++) {
+		sector_[b] = ~0ull;
+		state_[b] = 0;
+	}
+	for (uint32_t l = 0; l < kLists; l++) {
+		uint32_t s = sentinel(static_cast<List>(l));
+		prev_[s] = next_[s] = s;
+	}
+	for (size_t i = 0; i < index_slots_; i++)
+		index_[i] = kEmptySlot;
+	for (size_t w = 0; w < words_; w++)
+		free_bits_[w] = ~0ull;
+	if (n_ % 64)
+		free_bits_[words_ - 1] = (1ull << (n_ % 64)) - 1;
+	for (size_t s = 0; s < summary_words_; s++)
+		free_summary_[s] = ~0ull;
+	if (words_ % 64)
+		free_summary_[summary_words_ - 1] = (1ull << (words_ % 64)) - 1;
+	free_count_ = n_;
+	cursor_ = 0;
+}
+
+// Multiplicative hashing of the block number, reduced to [0, slots) by a
+// 64x64->128 multiply (no division, no power-of-two table).
+size_t BlockMap::slot_of(uint64_t sector) const
+{
+	uint64_t h = (sector >> shift_) * 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	return static_cast<size_t>((static_cast<unsigned __int128>(h) * index_slots_) >> 64);
+}
+
+Block BlockMap::find(uint64_t sector) const
+{
+	size_t i = slot_of(sector);
+	for (;;) {
+		uint32_t b = index_[i];
+		if (b == kEmptySlot)
+			return kNoBlock;
+		if (sector_[b] == sector)
+			return b;
+		if (++i == index_slots_)
+			i = 0;
+	}
+}
+
+void BlockMap::index_insert(Block b, uint64_t sector)
+{
+	sector_[b] = sector;
+	size_t i = slot_of(sector);
+	while (index_[i] != kEmptySlot) {
+		if (++i == index_slots_)
+			i = 0;
+	}
+	index_[i] = b;
+}
+
+// Linear-probing deletion by backward shift: no tombstones, so lookups
+// stay short however long the cache runs.
+void BlockMap::index_erase(Block b)
+{
+	size_t i = slot_of(sector_[b]);
+	while (index_[i] != b) {
+		if (index_[i] == kEmptySlot)
+			return;
+		if (++i == index_slots_)
+			i = 0;
+	}
+	size_t hole = i;
+	for (;;) {
+		if (++i == index_slots_)
+			i = 0;
+		uint32_t c = index_[i];
+		if (c == kEmptySlot)
+			break;
+		size_t home = slot_of(sector_[c]);
+		// c may fill the hole unless its home lies cyclically in (hole, i].
+		bool home_after_hole = hole <= i ? (home > hole && home <= i) :
+						   (home > hole || home <= i);
+		if (!home_after_hole) {
+			index_[hole] = c;
+			hole = i;
+		}
+	}
+	index_[hole] = kEmptySlot;
+}
+
+bool BlockMap::is_free(Block b) const
+{
+	return (free_bits_[b / 64] >> (b % 64)) & 1;
+}
+
+Block BlockMap::alloc(Block want)
+{
+	if (free_count_ == 0)
+		return kNoBlock;
+	uint64_t b;
+	if (want != kNoBlock && want < n_ && is_free(want)) {
+		b = want;
+	} else {
+		// Next free at or after the cursor, wrapping once.
+		size_t w = cursor_ / 64;
+		uint64_t bits = free_bits_[w] & (~0ull << (cursor_ % 64));
+		if (!bits) {
+			size_t s = (w + 1) / 64;
+			uint64_t sbits = 0;
+			if (w + 1 < words_)
+				sbits = free_summary_[s] & (~0ull << ((w + 1) % 64));
+			while (!sbits) {
+				if (++s >= summary_words_)
+					s = 0;
+				sbits = free_summary_[s];
+			}
+			w = s * 64 + ctz64(sbits);
+			bits = free_bits_[w];
+		}
+		b = w * 64 + ctz64(bits);
+	}
+	free_bits_[b / 64] &= ~(1ull << (b % 64));
+	if (!free_bits_[b / 64])
+		free_summary_[b / 4096] &= ~(1ull << ((b / 64) % 64));
+	free_count_--;
+	cursor_ = b + 1 < n_ ? b + 1 : 0;
+	state_[b] = kUsed;
+	return static_cast<Block>(b);
+}
+
+void BlockMap::mark_used(Block b)
+{
+	free_bits_[b / 64] &= ~(1ull << (b % 64));
+	if (!free_bits_[b / 64])
+		free_summary_[b / 4096] &= ~(1ull << ((b / 64) % 64));
+	free_count_--;
+	state_[b] = kUsed;
+}
+
+void BlockMap::release(Block b)
+{
+	free_bits_[b / 64] |= 1ull << (b % 64);
+	free_summary_[b / 4096] |= 1ull << ((b / 64) % 64);
+	free_count_++;
+	state_[b] = 0;
+	sector_[b] = ~0ull;
+}
+
+void BlockMap::push_head(List l, Block b)
+{
+	uint32_t s = sentinel(l);
+	uint32_t first = next_[s];
+	next_[b] = first;
+	prev_[b] = s;
+	prev_[first] = b;
+	next_[s] = b;
+}
+
+void BlockMap::push_tail(List l, Block b)
+{
+	uint32_t s = sentinel(l);
+	uint32_t last = prev_[s];
+	prev_[b] = last;
+	next_[b] = s;
+	next_[last] = b;
+	prev_[s] = b;
+}
+
+void BlockMap::unlink(Block b)
+{
+	next_[prev_[b]] = next_[b];
+	prev_[next_[b]] = prev_[b];
+	prev_[b] = next_[b] = b;
+}
+
+bool BlockMap::check_invariants(const char **why) const
+{
+	uint64_t free = 0, on_lists = 0, indexed = 0;
+	for (uint64_t b = 0; b < n_; b++) {
+		bool f = is_free(static_cast<Block>(b));
+		if (f != !(state_[b] & kUsed)) {
+			*why = "free bitmap disagrees with kUsed";
+			return false;
+		}
+		free += f;
+	}
+	if (free != free_count_) {
+		*why = "free_count wrong";
+		return false;
+	}
+	for (uint32_t l = 0; l < kLists; l++) {
+		List list = static_cast<List>(l);
+		uint32_t s = sentinel(list);
+		uint32_t prev = s;
+		for (uint32_t b = next_[s]; b != s; b = next_[b]) {
+			if (b >= n_ || prev_[b] != prev) {
+				*why = "broken list links";
+				return false;
+			}
+			if (!(state_[b] & kUsed)) {
+				*why = "free block on a list";
+				return false;
+			}
+			bool sup = state_[b] & kSuperseded;
+			bool indexed_list = list == kLru || list == kWriteback;
+			if (sup == indexed_list) {
+				*why = "kSuperseded disagrees with the list";
+				return false;
+			}
+			if (indexed_list &&
+			    !(state_[b] & kInProgress) != (list == kLru)) {
+				*why = "kInProgress disagrees with the list";
+				return false;
+			}
+			if (!sup && find(sector_[b]) != b) {
+				*why = "LRU block not found by its sector";
+				return false;
+			}
+			if (++on_lists > n_) {
+				*why = "list cycle";
+				return false;
+			}
+			prev = b;
+		}
+	}
+	for (size_t i = 0; i < index_slots_; i++) {
+		if (index_[i] == kEmptySlot)
+			continue;
+		Block b = index_[i];
+		if (b >= n_ || !(state_[b] & kUsed) || (state_[b] & kSuperseded)) {
+			*why = "index holds a free or superseded block";
+			return false;
+		}
+		if (find(sector_[b]) != b) {
+			*why = "index entry unreachable from its home slot";
+			return false;
+		}
+		indexed++;
+	}
+	if (on_lists != n_ - free_count_) {
+		*why = "a used block is on no list";
+		return false;
+	}
+	return true;
+}
+
+} // namespace wc

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+// The in-RAM block map: which cache block holds which origin block, in
+// what age order, and which blocks are free. Stock dm-writecache spends
+// 72-88 bytes per block (rb_node + list_head + cached metadata); this map
+// spends about 25 (see ram_bytes()):
+//
+//   sector[b]      8 B  origin sector of block b (a RAM copy, so lookups
+//                       never touch pmem)
+//   prev/next[b]   8 B  links of the list b is on: the LRU (newest at the
+//                       head) or the superseded list
+//   state[b]       1 B  flags below
+//   index          8 B  open-addressing hash, sector -> newest block,
+//                       2 slots per block (load <= 0.5, linear probing)
+//   free bitmap  1/8 B  with a rotating cursor, so SSD mode gets physically
+//                       contiguous runs
+//
+// A sector has at most one *indexed* block (the newest version). An older
+// committed version that a new uncommitted write replaced leaves the index
+// and waits on the superseded list until the commit that makes the new
+// version durable frees it.
+//
+// Not thread-safe: the cache serialises access under its lock.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <wc/result.h>
+
+namespace wc {
+
+using Block = uint32_t;
+inline constexpr Block kNoBlock = 0xffffffffu;
+// Block indices and list sentinels must fit below kNoBlock.
+inline constexpr uint64_t kMaxMapBlocks = 0x7fff0000u;
+
+class BlockMap {
+public:
+	enum : uint8_t {
+		kUsed = 1 << 0,		// allocated (not on the free bitmap)
+		kCommitted = 1 << 1,	// its entry's seq is below the sb seq
+		kInProgress = 1 << 2,	// being written back
+		kSuperseded = 1 << 3,	// on the superseded list, not indexed
+	};
+
+	BlockMap() = default;
+	BlockMap(const BlockMap &) = delete;
+	BlockMap &operator=(const BlockMap &) = delete;
+	~BlockMap();
+
+	// Allocates the arrays for n blocks, all free. block_shift is
+	// log2(block_size / 512), used to spread the hash.
+	Status init(uint64_t n, unsigned int block_shift);
+	// Back to "all free, nothing indexed" without reallocating.
+	void reset();
+
+	uint64_t size() const { return n_; }
+	uint64_t free_count() const { return free_count_; }
+	uint8_t state(Block b) const { return state_[b]; }
+	void set_flag(Block b, uint8_t f) { state_[b] |= f; }
+	void clear_flag(Block b, uint8_t f) { state_[b] &= static_cast<uint8_t>(~f); }
+	uint64_t sector(Block b) const { return sector_[b]; }
+
+	// --- the index: sector -> newest block ---
+	Block find(uint64_t sector) const;
+	// Index b under sector (which must not be indexed yet).
+	void index_insert(Block b, uint64_t sector);
+	void index_erase(Block b);
+
+	// --- free blocks ---
+	bool is_free(Block b) const;
+	// Take a free block, preferring `want` (physically contiguous with a
+	// run being built); kNoBlock if none is free.
+	Block alloc(Block want = kNoBlock);
+	// Return b to the free bitmap (caller has made its free marker
+	// durable first). b must be on no list and not indexed.
+	void release(Block b);
+	// During load: mark b used without touching the cursor.
+	void mark_used(Block b);
+
+	// --- lists ---
+	// kLru: indexed, committed or not, idle. kWriteback: indexed, being
+	// written back. kSupersededList: replaced by a newer version, freed at
+	// the next commit. kFreeing: free markers written, awaiting the barrier
+	// that must precede reuse.
+	enum List : uint32_t { kLru = 0, kSupersededList = 1, kFreeing = 2, kWriteback = 3 };
+	static constexpr uint32_t kLists = 4;
+	void push_head(List l, Block b);
+	void push_tail(List l, Block b);
+	void unlink(Block b);
+	bool list_empty(List l) const { return next_[sentinel(l)] == sentinel(l); }
+	Block head(List l) const { return to_block(next_[sentinel(l)], l); }
+	Block tail(List l) const { return to_block(prev_[sentinel(l)], l); }
+	// Toward the tail (older) / head (newer); kNoBlock at the end.
+	Block older(List l, Block b) const { return to_block(next_[b], l); }
+	Block newer(List l, Block b) const { return to_block(prev_[b], l); }
+
+	// Bytes of RAM this map holds (divide by size() for per-block).
+	size_t ram_bytes() const { return bytes_; }
+
+	// Full consistency check (tests): lists, index and bitmap agree.
+	bool check_invariants(const char **why) const;
+
+private:
+	uint32_t sentinel(List l) const { return static_cast<uint32_t>(n_) + l; }
+	Block to_block(uint32_t v, List l) const { return v == sentinel(l) ? kNoBlock : v; }
+	size_t slot_of(uint64_t sector) const;
+
+	uint64_t n_ = 0;
+	unsigned int shift_ = 0;
+	uint64_t *sector_ = nullptr;
+	uint32_t *prev_ = nullptr;	// n + kLists (one sentinel per list)
+	uint32_t *next_ = nullptr;
+	uint8_t *state_ = nullptr;
+	uint32_t *index_ = nullptr;
+	size_t index_slots_ = 0;
+	uint64_t *free_bits_ = nullptr;	// 1 = free
+	uint64_t *free_summary_ = nullptr;	// bit w = free_bits_[w] != 0
+	size_t words_ = 0;
+	size_t summary_words_ = 0;
+	uint64_t free_count_ = 0;
+	uint64_t cursor_ = 0;
+	size_t bytes_ = 0;
+};
+
+} // namespace wc

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+// The commit protocol (pmem), over the flush layer:
+//
+//   1. every uncommitted block's data is flushed (arm64: DC CVAP now, as
+//      late as possible; x86: nothing, the copy was non-temporal); its
+//      entry {sector, seq = S} was written with assign()
+//   2. barrier                  -> data and entries durable
+//   3. sb.seq_count = S + 1     -> every entry with seq S is committed
+//   4. barrier                  -> the commit point
+//   5. older versions those blocks replaced get free markers, barrier,
+//      and only then return to the free bitmap
+//
+// The contract: a commit makes durable every write that completed before
+// it began. A crash anywhere leaves either the old or the new version of
+// each block: load() drops entries with seq >= sb.seq_count and, for two
+// committed versions of a sector, keeps the higher seq.
+#include "cache.h"
+#include "endian.h"
+
+namespace wc {
+
+void Cache::barrier()
+{
+	pmem_->commit();
+}
+
+Status Cache::commit()
+{
+	ExclusiveGuard exclusive(gate_);
+	Guard g(lock_);
+	return commit_locked();
+}
+
+Status Cache::commit_locked()
+{
+	uncommitted_ = 0;
+	if (has_error())
+		return Error{-WC_EIO, "the cache is in the error state"};
+	Block head = map_.head(BlockMap::kLru);
+	if (head == kNoBlock || (map_.state(head) & BlockMap::kCommitted)) {
+		// Nothing new; superseded blocks only exist beside a newer
+		// uncommitted version, so there is nothing to free either.
+		return Status::success();
+	}
+
+	// 1. Uncommitted blocks form a prefix of the LRU (newest first).
+	if (!params_.test_skip_data_flush) {
+		for (Block b = head; b != kNoBlock && !(map_.state(b) & BlockMap::kCommitted);
+		     b = map_.older(BlockMap::kLru, b))
+			pmem_->flush(data_ + static_cast<uint64_t>(b) * bs_, bs_);
+	}
+	// 2.
+	if (!params_.test_skip_commit_barrier)
+		barrier();
+	// 3., 4.
+	seq_++;
+	pmem_->assign(reinterpret_cast<uint64_t *>(area_.base + layout::kOffSeqCount),
+		      to_le64(seq_));
+	barrier();
+	for (Block b = head; b != kNoBlock && !(map_.state(b) & BlockMap::kCommitted);
+	     b = map_.older(BlockMap::kLru, b))
+		map_.set_flag(b, BlockMap::kCommitted);
+	// 5.
+	free_superseded_locked();
+	return Status::success();
+}
+
+void Cache::free_superseded_locked()
+{
+	for (Block b = map_.head(BlockMap::kSupersededList), nx; b != kNoBlock; b = nx) {
+		nx = map_.older(BlockMap::kSupersededList, b);
+		if (map_.state(b) & BlockMap::kInProgress)
+			continue;	// its writeback completion frees it
+		clear_entry(b);
+		map_.unlink(b);
+		map_.push_tail(BlockMap::kFreeing, b);
+	}
+	release_freeing_locked();
+}
+
+// Free markers must be durable before a block is reused: otherwise a
+// crash could pair the old, still committed seq with the new sector.
+void Cache::release_freeing_locked()
+{
+	if (map_.list_empty(BlockMap::kFreeing))
+		return;
+	barrier();
+	while (!map_.list_empty(BlockMap::kFreeing)) {
+		Block b = map_.head(BlockMap::kFreeing);
+		map_.unlink(b);
+		map_.release(b);
+	}
+}
+
+} // namespace wc

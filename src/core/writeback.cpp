@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0
+// Writeback: the oldest committed blocks go back to the origin in runs of
+// consecutive sectors (up to 256 blocks, one bio). A completed run frees
+// its blocks; a failed one latches the error and keeps them.
+#include "cache.h"
+
+namespace wc {
+
+bool Cache::writeback_wanted() const
+{
+	Guard g(const_cast<Lock &>(lock_));
+	return !has_error() && map_.free_count() + writeback_size_ <= high_free_ &&
+	       !map_.list_empty(BlockMap::kLru);
+}
+
+bool Cache::writeback_next(WritebackRun *run, bool all)
+{
+	for (;;) {
+		{
+			Guard g(lock_);
+			if (has_error())
+				return false;
+			if (!all && map_.free_count() + writeback_size_ > low_free_)
+				return false;
+			Block b = map_.tail(BlockMap::kLru);
+			if (b == kNoBlock)
+				return false;
+			if (map_.state(b) & BlockMap::kCommitted) {
+				const uint64_t step = bs_ >> 9;
+				run->sector = map_.sector(b);
+				run->count = 0;
+				for (;;) {
+					map_.unlink(b);
+					map_.set_flag(b, BlockMap::kInProgress);
+					map_.push_tail(BlockMap::kWriteback, b);
+					run->blocks[run->count++] = b;
+					writeback_size_++;
+					if (run->count == WritebackRun::kMaxBlocks)
+						break;
+					b = map_.find(run->sector + run->count * step);
+					if (b == kNoBlock ||
+					    (map_.state(b) & (BlockMap::kCommitted | BlockMap::kInProgress)) !=
+						    BlockMap::kCommitted)
+						break;
+				}
+				return true;
+			}
+		}
+		// Only committed data is written back: commit first.
+		if (!commit().ok())
+			return false;
+	}
+}
+
+void Cache::writeback_done(const WritebackRun &run, bool ok)
+{
+	ExclusiveGuard freeing(gate_);
+	Guard g(lock_);
+	if (!ok)
+		latch_error(-WC_EIO, "write error");
+	for (uint32_t i = 0; i < run.count; i++) {
+		Block b = run.blocks[i];
+		map_.clear_flag(b, BlockMap::kInProgress);
+		writeback_size_--;
+		bool superseded = map_.state(b) & BlockMap::kSuperseded;
+		if (has_error()) {
+			if (!superseded) {
+				map_.unlink(b);
+				map_.push_tail(BlockMap::kLru, b);
+			}
+			continue;
+		}
+		clear_entry(b);
+		if (!superseded)
+			map_.index_erase(b);
+		map_.unlink(b);
+		map_.set_flag(b, BlockMap::kSuperseded);
+		map_.push_tail(BlockMap::kFreeing, b);
+	}
+	release_freeing_locked();
+}
+
+} // namespace wc
