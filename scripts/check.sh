@@ -57,6 +57,10 @@ done < <(sed -n 's/^ *[0-9]*\/[0-9]* Test *#[0-9]*: \([^ ]*\) .*\(Passed\|Failed
 	sed 's/^Passed/PASS/; s/^Failed/FAIL/; s/^Not Run/FAIL/; s/^Exception/FAIL/; s/^Timeout/FAIL/')
 [ $n -gt 0 ] || { result FAIL "unit tests (did not build or run)"; sed 's/^/  /' build/unit.log | tail -40; }
 
+# Fuzzers: replay the corpora, then a bounded run of each target.
+step "fuzz: corpus replay" scripts/fuzz.sh --regress
+step "fuzz: 20 s per target" scripts/fuzz.sh --seconds 20
+
 vm() { # LABEL KVER PMEM TESTS...
 	local label=$1 kv=$2 pmem=$3
 	shift 3
