@@ -44,6 +44,9 @@ void wc_plat_log_error(const char *msg);
 /* Never returns; callers follow it with __builtin_trap(). */
 void wc_plat_panic(const char *msg);
 
+/* A monotonic clock in milliseconds (wraps; compare with differences). */
+uint32_t wc_plat_now_ms(void);
+
 /* A lock for short critical sections (no sleeping while held). */
 struct wc_lock;
 struct wc_lock *wc_plat_lock_create(void);

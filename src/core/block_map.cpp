@@ -31,9 +31,10 @@ BlockMap::~BlockMap()
 	wc_plat_free(index_);
 	wc_plat_free(free_bits_);
 	wc_plat_free(free_summary_);
+	wc_plat_free(age_);
 }
 
-Status BlockMap::init(uint64_t n, unsigned int block_shift)
+Status BlockMap::init(uint64_t n, unsigned int block_shift, bool track_age)
 {
 	if (n == 0 || n > kMaxMapBlocks)
 		return Error{-WC_ENOMEM, "Cannot allocate memory"};
@@ -49,6 +50,11 @@ Status BlockMap::init(uint64_t n, unsigned int block_shift)
 	index_ = alloc_array<uint32_t>(index_slots_, &bytes_);
 	free_bits_ = alloc_array<uint64_t>(words_, &bytes_);
 	free_summary_ = alloc_array<uint64_t>(summary_words_, &bytes_);
+	if (track_age) {
+		age_ = alloc_array<uint32_t>(n, &bytes_);
+		if (!age_)
+			return Error{-WC_ENOMEM, "Cannot allocate memory"};
+	}
 	if (!sector_ || !prev_ || !next_ || !state_ || !index_ || !free_bits_ ||
 	    !free_summary_)
 		return Error{-WC_ENOMEM, "Cannot allocate memory"};

@@ -13,6 +13,7 @@
 //                       2 slots per block (load <= 0.5, linear probing)
 //   free bitmap  1/8 B  with a rotating cursor, so SSD mode gets physically
 //                       contiguous runs
+//   age[b]         4 B  only with max_age: insertion time in ms
 //
 // A sector has at most one *indexed* block (the newest version). An older
 // committed version that a new uncommitted write replaced leaves the index
@@ -49,8 +50,9 @@ public:
 	~BlockMap();
 
 	// Allocates the arrays for n blocks, all free. block_shift is
-	// log2(block_size / 512), used to spread the hash.
-	Status init(uint64_t n, unsigned int block_shift);
+	// log2(block_size / 512), used to spread the hash. track_age adds
+	// 4 bytes per block (insertion time, for max_age).
+	Status init(uint64_t n, unsigned int block_shift, bool track_age = false);
 	// Back to "all free, nothing indexed" without reallocating.
 	void reset();
 
@@ -60,6 +62,13 @@ public:
 	void set_flag(Block b, uint8_t f) { state_[b] |= f; }
 	void clear_flag(Block b, uint8_t f) { state_[b] &= static_cast<uint8_t>(~f); }
 	uint64_t sector(Block b) const { return sector_[b]; }
+	bool tracks_age() const { return age_ != nullptr; }
+	uint32_t age(Block b) const { return age_ ? age_[b] : 0; }
+	void set_age(Block b, uint32_t now_ms)
+	{
+		if (age_)
+			age_[b] = now_ms;
+	}
 
 	// --- the index: sector -> newest block ---
 	Block find(uint64_t sector) const;
@@ -112,6 +121,7 @@ private:
 	uint32_t *prev_ = nullptr;	// n + kLists (one sentinel per list)
 	uint32_t *next_ = nullptr;
 	uint8_t *state_ = nullptr;
+	uint32_t *age_ = nullptr;
 	uint32_t *index_ = nullptr;
 	size_t index_slots_ = 0;
 	uint64_t *free_bits_ = nullptr;	// 1 = free

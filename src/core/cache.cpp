@@ -93,6 +93,7 @@ WriteResult Cache::write_block(uint64_t sector, const void *src, bool req_meta)
 		supersede_locked(cur);
 	map_.index_insert(b, sector);
 	map_.push_head(BlockMap::kLru, b);
+	map_.set_age(b, wc_plat_now_ms());
 	uncommitted_++;
 	return WriteResult::kCached;
 }
@@ -210,6 +211,25 @@ void Cache::fill_status(wc_status *st)
 	st->n_blocks = n_blocks_;
 	st->free_blocks = map_.free_count();
 	st->writeback_blocks = writeback_size_;
+}
+
+void Cache::account_around(uint64_t blocks)
+{
+	Guard g(lock_);
+	stats_.writes += blocks;
+	stats_.writes_around += blocks;
+}
+
+uint64_t Cache::writeback_blocks() const
+{
+	Guard g(const_cast<Lock &>(lock_));
+	return writeback_size_;
+}
+
+uint64_t Cache::free_blocks() const
+{
+	Guard g(const_cast<Lock &>(lock_));
+	return map_.free_count();
 }
 
 void Cache::clear_stats()

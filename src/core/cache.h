@@ -42,6 +42,7 @@ struct CacheParams {
 	uint32_t low_watermark = 45;
 	bool cleaner = false;
 	bool metadata_only = false;
+	uint32_t max_age_ms = WC_MAX_AGE_UNSPECIFIED;
 	// Test-only protocol mutations, for proving the crash checker can fail.
 	bool test_skip_commit_barrier = false;
 	bool test_skip_data_flush = false;
@@ -99,12 +100,18 @@ public:
 	// Pick the next run to write back (oldest first; with `all`, every
 	// block) and mark it in progress. False if there is nothing to do.
 	bool writeback_next(WritebackRun *run, bool all);
+	// Whether the oldest block is due under max_age (lock held).
+	bool aged_out_locked(uint32_t now) const;
 	// Data of block b (for the writeback bio).
 	const uint8_t *block_data(Block b) const { return data_ + static_cast<uint64_t>(b) * bs_; }
 	// The run reached the origin (ok) or failed.
 	void writeback_done(const WritebackRun &run, bool ok);
-	// Whether the watermarks ask for writeback now.
+	// Whether the watermarks (or max_age) ask for writeback now.
 	bool writeback_wanted() const;
+	uint64_t writeback_blocks() const;
+	uint64_t free_blocks() const;
+	// Blocks of a bio beyond the first that went around the cache.
+	void account_around(uint64_t blocks);
 
 	// --- state ---
 	uint64_t n_blocks() const { return n_blocks_; }

@@ -42,6 +42,7 @@ Status Cache::load()
 	seq_ = from_le64(le_seq);
 
 	bool drop = has_error();
+	const uint32_t now = wc_plat_now_ms();
 	bool need_barrier = false;
 	for (uint64_t i = 0; i < n_blocks_; i++) {
 		Block b = static_cast<Block>(i);
@@ -94,6 +95,7 @@ Status Cache::load()
 		map_.set_flag(b, BlockMap::kCommitted);
 		map_.index_insert(b, sector);
 		map_.push_head(BlockMap::kLru, b);
+		map_.set_age(b, now);
 	}
 	if (need_barrier)
 		barrier();

@@ -106,7 +106,7 @@ Status Cache::open(const CacheParams &params, Pmem &pmem, CacheArea area)
 	unsigned int shift = 0;
 	while ((512u << shift) < bs_)
 		shift++;
-	return map_.init(n, shift);
+	return map_.init(n, shift, params.max_age_ms != WC_MAX_AGE_UNSPECIFIED);
 }
 
 } // namespace wc

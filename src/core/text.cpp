@@ -39,9 +39,10 @@ void TextBuf::put_u64(uint64_t v)
 
 namespace {
 
+// The kernel's isspace(): also 0xa0 (its ctype table is Latin-1).
 bool is_space(char c)
 {
-	return c == ' ' || (c >= '\t' && c <= '\r');
+	return c == ' ' || (c >= '\t' && c <= '\r') || c == '\xa0';
 }
 
 bool is_digit(char c)

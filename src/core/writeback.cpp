@@ -6,11 +6,26 @@
 
 namespace wc {
 
+// upstream: max_age - max_age/16, so a timer ticking every max_age/16
+// writes a block back between max_age*15/16 and max_age after it came.
+bool Cache::aged_out_locked(uint32_t now) const
+{
+	if (params_.max_age_ms == WC_MAX_AGE_UNSPECIFIED || !map_.tracks_age())
+		return false;
+	Block b = map_.tail(BlockMap::kLru);
+	if (b == kNoBlock)
+		return false;
+	uint32_t limit = params_.max_age_ms - params_.max_age_ms / 16;
+	return now - map_.age(b) >= limit;
+}
+
 bool Cache::writeback_wanted() const
 {
 	Guard g(const_cast<Lock &>(lock_));
-	return !has_error() && map_.free_count() + writeback_size_ <= high_free_ &&
-	       !map_.list_empty(BlockMap::kLru);
+	if (has_error() || map_.list_empty(BlockMap::kLru))
+		return false;
+	return map_.free_count() + writeback_size_ <= high_free_ ||
+	       aged_out_locked(wc_plat_now_ms());
 }
 
 bool Cache::writeback_next(WritebackRun *run, bool all)
@@ -20,7 +35,8 @@ bool Cache::writeback_next(WritebackRun *run, bool all)
 			Guard g(lock_);
 			if (has_error())
 				return false;
-			if (!all && map_.free_count() + writeback_size_ > low_free_)
+			if (!all && map_.free_count() + writeback_size_ > low_free_ &&
+			    !aged_out_locked(wc_plat_now_ms()))
 				return false;
 			Block b = map_.tail(BlockMap::kLru);
 			if (b == kNoBlock)

@@ -6,6 +6,7 @@
  */
 #include <linux/atomic.h>
 #include <linux/device-mapper.h>
+#include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -54,6 +55,11 @@ void wc_plat_log_error(const char *msg)
 void wc_plat_panic(const char *msg)
 {
 	panic("%s", msg);
+}
+
+u32 wc_plat_now_ms(void)
+{
+	return jiffies_to_msecs(jiffies);
 }
 
 struct wc_lock {

@@ -565,3 +565,26 @@ TEST(Cache, ParallelWritersOfDistinctSectors)
 	r.reopen();
 	expect_invariants(*r.cache);
 }
+
+TEST(Cache, MaxAgeWritesBackOldBlocksOnly)
+{
+	Rig r;
+	r.params.max_age_ms = 1600;
+	ASSERT_TRUE(r.open().ok());
+	Cache &c = *r.cache;
+	write_id(c, 0, 1);
+	EXPECT_FALSE(c.writeback_wanted()) << "far below the watermark, nothing old";
+	wc_test_advance_clock_ms(1000);
+	write_id(c, 10 * kStep, 2); // not contiguous: not swept into the run
+	EXPECT_FALSE(c.writeback_wanted());
+	wc_test_advance_clock_ms(600); // block 0: 1600 ms >= 1600 - 100
+	EXPECT_TRUE(c.writeback_wanted());
+	WritebackRun run;
+	ASSERT_TRUE(c.writeback_next(&run, false));
+	EXPECT_EQ(run.sector, 0u);
+	EXPECT_EQ(run.count, 1u) << "the younger block must not be included";
+	c.writeback_done(run, true);
+	EXPECT_FALSE(c.writeback_next(&run, false)) << "block 1 is only 600 ms old";
+	wc_test_advance_clock_ms(1000);
+	EXPECT_TRUE(c.writeback_next(&run, false));
+}

@@ -7,6 +7,7 @@
 #include <wc_abi.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -54,6 +55,20 @@ extern "C" void wc_plat_free(void *ptr)
 	g_allocs--;
 	g_bytes -= static_cast<long>(*reinterpret_cast<size_t *>(p));
 	std::free(p);
+}
+
+std::atomic<int64_t> g_clock_offset_ms{0};
+
+void wc_test_advance_clock_ms(uint32_t ms)
+{
+	g_clock_offset_ms += ms;
+}
+
+extern "C" uint32_t wc_plat_now_ms(void)
+{
+	auto now = std::chrono::steady_clock::now().time_since_epoch();
+	int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(now).count();
+	return static_cast<uint32_t>(ms + g_clock_offset_ms.load());
 }
 
 struct wc_lock {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -9,3 +10,6 @@ std::vector<std::string> wc_test_log_take();
 
 // Bytes the core currently holds through wc_plat_alloc().
 long wc_test_bytes_allocated();
+
+// Moves wc_plat_now_ms() forward (max_age tests).
+void wc_test_advance_clock_ms(uint32_t ms);

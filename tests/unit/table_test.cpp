@@ -161,6 +161,8 @@ TEST(TableParse, BlockSize)
 			       "0x1000", "+4096", "40960"})
 		EXPECT_EQ(parse(std::string("s /dev/vda /dev/vdb ") + bs + " 0").error,
 			  "Invalid block size") << bs;
+	// The kernel's sscanf skips leading whitespace, which includes 0xa0.
+	EXPECT_EQ(parse("s /dev/vda /dev/vdb \xa0" "4096 0").r, 0);
 	// The kernel's %u wraps modulo 2^32: 2^32 + 4096 reads as 4096.
 	EXPECT_EQ(parse("s /dev/vda /dev/vdb 4294971392 0").r, 0);
 	EXPECT_EQ(parse("s /dev/vda /dev/vdb 4294971392 0").cfg.block_size, 4096u);
