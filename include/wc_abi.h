@@ -185,6 +185,65 @@ struct wc_status {
 
 size_t wc_format_info(const struct wc_status *st, char *buf, size_t len);
 
+/* ---- The cache (pmem mode), one block at a time ------------------------ */
+
+struct wc_cache;
+
+enum wc_write_result {
+	WC_WRITE_CACHED = 0,	/* copied into the cache */
+	WC_WRITE_AROUND = 1,	/* send to the origin (cleaner/metadata_only) */
+	WC_WRITE_NOSPACE = 2,	/* no free block: wait, then retry */
+	WC_WRITE_ERROR = 3,	/* the cache is in the error state */
+};
+
+#define WC_WRITEBACK_MAX_BLOCKS 256	/* BIO_MAX_VECS */
+
+/* A run of consecutive origin sectors picked for writeback. */
+struct wc_writeback_run {
+	uint64_t sector;
+	uint32_t count;
+	uint32_t blocks[WC_WRITEBACK_MAX_BLOCKS];
+};
+
+/*
+ * Validate (formatting a zeroed superblock first) the cache area at `area`
+ * (`bytes` long, already offset by start_sector). On error *error is
+ * upstream's text for ti->error.
+ */
+int wc_cache_create(const struct wc_config *cfg, void *area, uint64_t bytes,
+		    struct wc_cache **out, const char **error);
+void wc_cache_destroy(struct wc_cache *c);
+/* Rebuild the in-RAM state from media (every resume). */
+int wc_cache_load(struct wc_cache *c);
+enum wc_write_result wc_cache_write_block(struct wc_cache *c, uint64_t sector,
+					  const void *src, int req_meta);
+/* After a bio's blocks: commit if FUA or enough uncommitted; 0 or -errno. */
+int wc_cache_end_write(struct wc_cache *c, int fua, int *arm_timer);
+/* 1 and the data in dst on a hit; 0 on a miss. */
+int wc_cache_read_block(struct wc_cache *c, uint64_t sector, void *dst,
+			int *io_error);
+/* First cached sector in [sector, sector + blocks), or ~0. */
+uint64_t wc_cache_next_cached(struct wc_cache *c, uint64_t sector,
+			      uint64_t blocks);
+void wc_cache_discard(struct wc_cache *c, uint64_t start, uint64_t end);
+int wc_cache_commit(struct wc_cache *c);
+int wc_cache_writeback_next(struct wc_cache *c, struct wc_writeback_run *run,
+			    int all);
+const void *wc_cache_block_data(struct wc_cache *c, uint32_t block);
+void wc_cache_writeback_done(struct wc_cache *c,
+			     const struct wc_writeback_run *run, int ok);
+int wc_cache_writeback_wanted(struct wc_cache *c);
+uint64_t wc_cache_writeback_blocks(struct wc_cache *c);
+uint64_t wc_cache_free_blocks(struct wc_cache *c);
+int wc_cache_has_error(struct wc_cache *c);
+void wc_cache_fill_status(struct wc_cache *c, struct wc_status *st);
+void wc_cache_clear_stats(struct wc_cache *c);
+void wc_cache_set_cleaner(struct wc_cache *c);
+/* Counters for what the shim handles itself. */
+void wc_cache_count_flush(struct wc_cache *c);
+void wc_cache_count_reads(struct wc_cache *c, uint64_t blocks);
+void wc_cache_count_around(struct wc_cache *c, uint64_t blocks);
+
 /* ---- On-media layout -------------------------------------------------- */
 
 /*

@@ -220,6 +220,18 @@ void Cache::account_around(uint64_t blocks)
 	stats_.writes_around += blocks;
 }
 
+void Cache::count_flush()
+{
+	Guard g(lock_);
+	stats_.flushes++;
+}
+
+void Cache::count_reads(uint64_t blocks)
+{
+	Guard g(lock_);
+	stats_.reads += blocks;
+}
+
 uint64_t Cache::writeback_blocks() const
 {
 	Guard g(const_cast<Lock &>(lock_));

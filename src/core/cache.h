@@ -55,14 +55,12 @@ enum class WriteResult {
 	kError,		// the cache is in the error state
 };
 
-// One contiguous run picked for writeback: `count` blocks starting at
-// cache block `first_block`... not necessarily adjacent in the cache (pmem
-// writes each block from its own page); blocks[] lists them in order.
-struct WritebackRun {
-	static constexpr uint32_t kMaxBlocks = 256;	// BIO_MAX_VECS
-	uint64_t sector = 0;	// origin sector of the first block
-	uint32_t count = 0;
-	Block blocks[kMaxBlocks];
+// One run picked for writeback: `count` blocks for consecutive origin
+// sectors from `sector`; the cache blocks (blocks[]) need not be adjacent
+// (pmem writes each block from its own page).
+struct WritebackRun : wc_writeback_run {
+	static constexpr uint32_t kMaxBlocks = WC_WRITEBACK_MAX_BLOCKS;
+	WritebackRun() : wc_writeback_run{} {}
 };
 
 class Cache {
@@ -112,6 +110,8 @@ public:
 	uint64_t free_blocks() const;
 	// Blocks of a bio beyond the first that went around the cache.
 	void account_around(uint64_t blocks);
+	void count_flush();
+	void count_reads(uint64_t blocks);
 
 	// --- state ---
 	uint64_t n_blocks() const { return n_blocks_; }
