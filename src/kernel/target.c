@@ -2,22 +2,28 @@
 /*
  * dm-writecache-cxx: the device-mapper target (kernel boundary).
  *
- * SKELETON. This stage validates the complete upstream table grammar (in
- * the C++ core, with upstream's error texts), renders upstream's TABLE,
- * INFO and IMA status and accepts upstream's messages, but it caches
- * nothing: every bio is passed through to the origin device. The cache
- * device is opened and checked (DAX for 'p') but never written.
+ * Mode 'p' (pmem) is the real cache: the C++ core (src/core) owns the
+ * metadata, block map, commit protocol and writeback choice; this file
+ * moves bios, runs the threads and timers, and maps the DAX device.
+ *
+ * Mode 's' (SSD) is still a SKELETON: its table is fully validated and its
+ * status rendered, but every bio passes through to the origin and the
+ * cache device is never written.
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/dax.h>
 #include <linux/device-mapper.h>
+#include <linux/highmem.h>
 #include <linux/minmax.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/timer.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
 
-#include "wc_abi.h"
+#include "wc_kernel.h"
 
 #define DM_MSG_PREFIX "writecache"
 
@@ -26,14 +32,41 @@ module_param(target_name, charp, 0444);
 MODULE_PARM_DESC(target_name,
 		 "device-mapper target name to register (default \"writecache\")");
 
+/* A writeback bio and the run it carries (bioset front_pad). */
+struct wc_wb_io {
+	struct wc_target *wc;
+	struct wc_writeback_run run;
+	struct bio bio;
+};
+
 struct wc_target {
 	struct dm_target *ti;
 	struct dm_dev *origin;
 	struct dm_dev *cache;
 	struct wc_config cfg;
-	u64 n_blocks;
 	bool flush_on_suspend;
-	/* Skeleton counters: every block is a write-around or an origin read. */
+
+	/* pmem mode */
+	struct wc_cache *core;
+	struct wc_dax_map dax;
+	struct workqueue_struct *wq;		/* writeback + commit, ordered */
+	struct workqueue_struct *endio_wq;
+	struct work_struct writeback_work;
+	struct work_struct commit_work;
+	struct work_struct endio_work;
+	struct timer_list autocommit_timer;
+	struct timer_list max_age_timer;
+	wait_queue_head_t freelist_wait;
+	wait_queue_head_t writeback_wait;
+	spinlock_t endio_lock;
+	struct bio_list endio_list;
+	struct bio_set bio_set;
+	bool bio_set_ready;
+	atomic_t writeback_all;
+	bool suspended;
+
+	/* SSD skeleton counters */
+	u64 n_blocks;
 	atomic64_t reads;
 	atomic64_t writes;
 	atomic64_t flushes;
@@ -55,12 +88,430 @@ static int wc_get_device(void *ctx, enum wc_dev_role role, const char *path,
 	return 0;
 }
 
+static unsigned int wc_step(struct wc_target *wc)
+{
+	return wc->cfg.block_size >> SECTOR_SHIFT;
+}
+
+/* ---- writeback --------------------------------------------------------- */
+
+static void wc_writeback_endio(struct bio *bio)
+{
+	struct wc_wb_io *io = container_of(bio, struct wc_wb_io, bio);
+	struct wc_target *wc = io->wc;
+	unsigned long flags;
+
+	spin_lock_irqsave(&wc->endio_lock, flags);
+	bio_list_add(&wc->endio_list, bio);
+	spin_unlock_irqrestore(&wc->endio_lock, flags);
+	queue_work(wc->endio_wq, &wc->endio_work);
+}
+
+/*
+ * Completed writeback bios free their blocks in process context. Without
+ * FUA the origin is flushed first, so nothing is freed before it is
+ * durable on the origin.
+ */
+static void wc_endio_work(struct work_struct *work)
+{
+	struct wc_target *wc = container_of(work, struct wc_target, endio_work);
+	struct bio_list list;
+	struct bio *bio;
+	bool flush_ok = true;
+
+	spin_lock_irq(&wc->endio_lock);
+	list = wc->endio_list;
+	bio_list_init(&wc->endio_list);
+	spin_unlock_irq(&wc->endio_lock);
+	if (bio_list_empty(&list))
+		return;
+	if (!wc->cfg.writeback_fua)
+		flush_ok = !blkdev_issue_flush(wc->origin->bdev);
+
+	while ((bio = bio_list_pop(&list))) {
+		struct wc_wb_io *io = container_of(bio, struct wc_wb_io, bio);
+
+		wc_cache_writeback_done(wc->core, &io->run,
+					flush_ok && !bio->bi_status);
+		bio_put(bio);
+	}
+	wake_up_all(&wc->freelist_wait);
+	wake_up_all(&wc->writeback_wait);
+}
+
+static bool wc_writeback_throttled(struct wc_target *wc)
+{
+	u32 jobs = wc->cfg.writeback_jobs;
+
+	return jobs && wc_cache_writeback_blocks(wc->core) >= jobs;
+}
+
+static void wc_writeback_work(struct work_struct *work)
+{
+	struct wc_target *wc = container_of(work, struct wc_target, writeback_work);
+	sector_t origin_end = bdev_nr_sectors(wc->origin->bdev);
+	unsigned int step = wc_step(wc);
+	bool all = atomic_read(&wc->writeback_all) > 0;
+	struct blk_plug plug;
+
+	blk_start_plug(&plug);
+	while (!wc_cache_has_error(wc->core)) {
+		struct wc_wb_io *io;
+		struct bio *bio;
+		u32 i;
+
+		bio = bio_alloc_bioset(wc->origin->bdev, WC_WRITEBACK_MAX_BLOCKS,
+				       REQ_OP_WRITE, GFP_NOIO, &wc->bio_set);
+		io = container_of(bio, struct wc_wb_io, bio);
+		io->wc = wc;
+		if (!wc_cache_writeback_next(wc->core, &io->run, all)) {
+			bio_put(bio);
+			break;
+		}
+		bio->bi_iter.bi_sector = io->run.sector;
+		bio->bi_end_io = wc_writeback_endio;
+		if (wc->cfg.writeback_fua)
+			bio->bi_opf |= REQ_FUA;
+		for (i = 0; i < io->run.count; i++) {
+			const void *addr = wc_cache_block_data(wc->core, io->run.blocks[i]);
+
+			/* An origin that shrank drops the blocks past its end. */
+			if (io->run.sector + (u64)i * step >= origin_end)
+				break;
+			if (!bio_add_page(bio, wc_dax_page(&wc->dax, addr),
+					  wc->cfg.block_size, offset_in_page(addr)))
+				break;
+		}
+		if (!bio_sectors(bio)) {
+			bio->bi_status = BLK_STS_OK;
+			bio_endio(bio);
+		} else {
+			submit_bio(bio);
+		}
+		if (wc_writeback_throttled(wc)) {
+			blk_finish_plug(&plug);
+			wait_event(wc->writeback_wait, !wc_writeback_throttled(wc));
+			blk_start_plug(&plug);
+		}
+		cond_resched();
+	}
+	blk_finish_plug(&plug);
+	if (all)
+		wait_event(wc->writeback_wait,
+			   !wc_cache_writeback_blocks(wc->core));
+}
+
+static void wc_queue_writeback(struct wc_target *wc)
+{
+	if (!wc->suspended)
+		queue_work(wc->wq, &wc->writeback_work);
+}
+
+static void wc_commit_work(struct work_struct *work)
+{
+	struct wc_target *wc = container_of(work, struct wc_target, commit_work);
+
+	wc_cache_commit(wc->core);
+}
+
+static void wc_autocommit_timer(struct timer_list *t)
+{
+	struct wc_target *wc = from_timer(wc, t, autocommit_timer);
+
+	if (!wc_cache_has_error(wc->core))
+		queue_work(wc->wq, &wc->commit_work);
+}
+
+static unsigned long wc_max_age_period(struct wc_target *wc)
+{
+	return max(msecs_to_jiffies(wc->cfg.max_age_ms / 16), 1UL);
+}
+
+static void wc_max_age_timer(struct timer_list *t)
+{
+	struct wc_target *wc = from_timer(wc, t, max_age_timer);
+
+	if (wc->suspended || wc_cache_has_error(wc->core))
+		return;
+	wc_queue_writeback(wc);
+	mod_timer(&wc->max_age_timer, jiffies + wc_max_age_period(wc));
+}
+
+static bool wc_has_max_age(struct wc_target *wc)
+{
+	return wc->cfg.set & WC_SET_MAX_AGE;
+}
+
+/* ---- map (pmem) -------------------------------------------------------- */
+
+/*
+ * The block at the bio's current position, mapped; a block that straddles
+ * bvecs (rare: io_hints make bios block-aligned) is bounced.
+ */
+static void *wc_bio_block(struct bio *bio, unsigned int bs, void *bounce,
+			  bool copy_in)
+{
+	struct bio_vec bv = bio_iter_iovec(bio, bio->bi_iter);
+	struct bvec_iter iter = bio->bi_iter;
+	unsigned int done = 0;
+
+	if (bv.bv_len >= bs)
+		return bvec_kmap_local(&bv);
+	if (!copy_in)
+		return bounce;
+	while (done < bs) {
+		void *p;
+
+		bv = bio_iter_iovec(bio, iter);
+		bv.bv_len = min(bv.bv_len, bs - done);
+		p = bvec_kmap_local(&bv);
+		memcpy((u8 *)bounce + done, p, bv.bv_len);
+		kunmap_local(p);
+		done += bv.bv_len;
+		bio_advance_iter(bio, &iter, bv.bv_len);
+	}
+	return bounce;
+}
+
+static void wc_bio_block_done(struct bio *bio, unsigned int bs, void *p,
+			      void *bounce, bool copy_out)
+{
+	struct bvec_iter iter = bio->bi_iter;
+	unsigned int done = 0;
+
+	if (p != bounce) {
+		kunmap_local(p);
+		return;
+	}
+	while (copy_out && done < bs) {
+		struct bio_vec bv = bio_iter_iovec(bio, iter);
+		void *q;
+
+		bv.bv_len = min(bv.bv_len, bs - done);
+		q = bvec_kmap_local(&bv);
+		memcpy(q, (u8 *)bounce + done, bv.bv_len);
+		kunmap_local(q);
+		done += bv.bv_len;
+		bio_advance_iter(bio, &iter, bv.bv_len);
+	}
+}
+
+/* Send the rest of the bio to the origin, stopping at the next cached block. */
+static int wc_remap_origin(struct wc_target *wc, struct bio *bio, bool write)
+{
+	unsigned int step = wc_step(wc);
+	u64 sector = bio->bi_iter.bi_sector;
+	u64 blocks = bio_sectors(bio) / step;
+	u64 next = blocks > 1 ? wc_cache_next_cached(wc->core, sector + step,
+						     blocks - 1) : ~0ULL;
+
+	if (next != ~0ULL) {
+		dm_accept_partial_bio(bio, next - sector);
+		blocks = (next - sector) / step;
+	}
+	if (blocks > 1) {
+		if (write)
+			wc_cache_count_around(wc->core, blocks - 1);
+		else
+			wc_cache_count_reads(wc->core, blocks - 1);
+	}
+	bio_set_dev(bio, wc->origin->bdev);
+	return DM_MAPIO_REMAPPED;
+}
+
+static int wc_map_read(struct wc_target *wc, struct bio *bio, void *bounce)
+{
+	unsigned int bs = wc->cfg.block_size;
+
+	while (bio->bi_iter.bi_size) {
+		int hit, io_error;
+		void *p = wc_bio_block(bio, bs, bounce, false);
+
+		hit = wc_cache_read_block(wc->core, bio->bi_iter.bi_sector, p,
+					  &io_error);
+		wc_bio_block_done(bio, bs, p, bounce, hit && !io_error);
+		if (!hit)
+			return wc_remap_origin(wc, bio, false);
+		if (io_error) {
+			bio->bi_status = BLK_STS_IOERR;
+			bio_endio(bio);
+			return DM_MAPIO_SUBMITTED;
+		}
+		flush_dcache_page(bio_page(bio));
+		bio_advance(bio, bs);
+	}
+	bio_endio(bio);
+	return DM_MAPIO_SUBMITTED;
+}
+
+static int wc_map_write(struct wc_target *wc, struct bio *bio, void *bounce)
+{
+	unsigned int bs = wc->cfg.block_size;
+	bool copied = false;
+	int arm = 0, r;
+
+	while (bio->bi_iter.bi_size) {
+		enum wc_write_result res;
+		void *p = wc_bio_block(bio, bs, bounce, true);
+
+		res = wc_cache_write_block(wc->core, bio->bi_iter.bi_sector, p,
+					   !!(bio->bi_opf & REQ_META));
+		wc_bio_block_done(bio, bs, p, bounce, false);
+		if (res == WC_WRITE_CACHED) {
+			copied = true;
+			bio_advance(bio, bs);
+			continue;
+		}
+		if (res == WC_WRITE_NOSPACE) {
+			wc_queue_writeback(wc);
+			wait_event(wc->freelist_wait,
+				   wc_cache_free_blocks(wc->core) ||
+				   wc_cache_has_error(wc->core));
+			continue;
+		}
+		if (res == WC_WRITE_ERROR) {
+			bio_io_error(bio);
+			return DM_MAPIO_SUBMITTED;
+		}
+		/* WC_WRITE_AROUND: the blocks copied so far still count. */
+		if (copied)
+			wc_cache_end_write(wc->core, !!(bio->bi_opf & REQ_FUA), &arm);
+		if (arm && !timer_pending(&wc->autocommit_timer))
+			mod_timer(&wc->autocommit_timer,
+				  jiffies + msecs_to_jiffies(wc->cfg.autocommit_time_ms));
+		return wc_remap_origin(wc, bio, true);
+	}
+
+	r = wc_cache_end_write(wc->core, !!(bio->bi_opf & REQ_FUA), &arm);
+	if (r) {
+		bio_io_error(bio);
+		return DM_MAPIO_SUBMITTED;
+	}
+	if (arm && !timer_pending(&wc->autocommit_timer))
+		mod_timer(&wc->autocommit_timer,
+			  jiffies + msecs_to_jiffies(wc->cfg.autocommit_time_ms));
+	if (wc_cache_writeback_wanted(wc->core))
+		wc_queue_writeback(wc);
+	bio_endio(bio);
+	return DM_MAPIO_SUBMITTED;
+}
+
+static int wc_map_pmem(struct wc_target *wc, struct bio *bio)
+{
+	struct dm_target *ti = wc->ti;
+	unsigned int step = wc_step(wc);
+	void *bounce;
+	int r;
+
+	if (bio->bi_opf & REQ_PREFLUSH) {
+		if (wc_cache_has_error(wc->core))
+			return DM_MAPIO_KILL;
+		wc_cache_count_flush(wc->core);
+		if (wc_cache_commit(wc->core))
+			return DM_MAPIO_KILL;
+		/* The origin may hold write-arounds: flush it too. */
+		if (wc->cfg.cleaner || wc->cfg.metadata_only) {
+			bio_set_dev(bio, wc->origin->bdev);
+			return DM_MAPIO_REMAPPED;
+		}
+		bio_endio(bio);
+		return DM_MAPIO_SUBMITTED;
+	}
+
+	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
+	if ((((unsigned int)bio->bi_iter.bi_sector | bio_sectors(bio)) &
+	     (step - 1)) != 0) {
+		DMERR("I/O is not aligned, sector %llu, size %u, block size %u",
+		      (unsigned long long)bio->bi_iter.bi_sector,
+		      bio->bi_iter.bi_size, wc->cfg.block_size);
+		return DM_MAPIO_KILL;
+	}
+
+	if (bio_op(bio) == REQ_OP_DISCARD) {
+		u64 start = bio->bi_iter.bi_sector;
+
+		wc_cache_discard(wc->core, start, start + bio_sectors(bio));
+		if (wc_cache_has_error(wc->core))
+			return DM_MAPIO_KILL;
+		bio_set_dev(bio, wc->origin->bdev);
+		return DM_MAPIO_REMAPPED;
+	}
+
+	bounce = NULL;
+	if (bio->bi_iter.bi_size &&
+	    bio_iter_iovec(bio, bio->bi_iter).bv_len < wc->cfg.block_size) {
+		bounce = kmalloc(wc->cfg.block_size, GFP_NOIO);
+		if (!bounce)
+			return DM_MAPIO_REQUEUE;
+	}
+	if (bio_data_dir(bio) == READ)
+		r = wc_map_read(wc, bio, bounce);
+	else
+		r = wc_map_write(wc, bio, bounce);
+	kfree(bounce);
+	return r;
+}
+
+/* ---- map (SSD skeleton) ------------------------------------------------ */
+
+static int wc_map_passthrough(struct wc_target *wc, struct bio *bio)
+{
+	struct dm_target *ti = wc->ti;
+	unsigned int step = wc_step(wc);
+	u64 blocks;
+
+	bio_set_dev(bio, wc->origin->bdev);
+	if (bio->bi_opf & REQ_PREFLUSH) {
+		if (dm_bio_get_target_bio_nr(bio) == 0)
+			atomic64_inc(&wc->flushes);
+		return DM_MAPIO_REMAPPED;
+	}
+	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
+	if ((((unsigned int)bio->bi_iter.bi_sector | bio_sectors(bio)) &
+	     (step - 1)) != 0) {
+		DMERR("I/O is not aligned, sector %llu, size %u, block size %u",
+		      (unsigned long long)bio->bi_iter.bi_sector,
+		      bio->bi_iter.bi_size, wc->cfg.block_size);
+		return DM_MAPIO_KILL;
+	}
+	blocks = bio_sectors(bio) / step;
+	if (bio_op(bio) == REQ_OP_DISCARD)
+		atomic64_add(blocks, &wc->discards);
+	else if (bio_data_dir(bio) == READ)
+		atomic64_add(blocks, &wc->reads);
+	else
+		atomic64_add(blocks, &wc->writes);
+	return DM_MAPIO_REMAPPED;
+}
+
+static int wc_map(struct dm_target *ti, struct bio *bio)
+{
+	struct wc_target *wc = ti->private;
+
+	return wc->core ? wc_map_pmem(wc, bio) : wc_map_passthrough(wc, bio);
+}
+
+/* ---- constructor / destructor ------------------------------------------ */
+
 static void wc_dtr(struct dm_target *ti)
 {
 	struct wc_target *wc = ti->private;
 
 	if (!wc)
 		return;
+	if (wc->core) {
+		del_timer_sync(&wc->autocommit_timer);
+		del_timer_sync(&wc->max_age_timer);
+	}
+	if (wc->wq)
+		destroy_workqueue(wc->wq);
+	if (wc->endio_wq)
+		destroy_workqueue(wc->endio_wq);
+	if (wc->core)
+		wc_cache_destroy(wc->core);
+	if (wc->bio_set_ready)
+		bioset_exit(&wc->bio_set);
+	wc_dax_unmap(&wc->dax);
 	if (wc->cache)
 		dm_put_device(ti, wc->cache);
 	if (wc->origin)
@@ -81,6 +532,56 @@ static int wc_check_pmem(struct wc_target *wc)
 		ti->error = "Asynchronous persistent memory not supported as pmem cache";
 		return -EOPNOTSUPP;
 	}
+	return 0;
+}
+
+static int wc_ctr_pmem(struct wc_target *wc)
+{
+	struct dm_target *ti = wc->ti;
+	const char *error;
+	int r;
+
+	r = wc_check_pmem(wc);
+	if (r)
+		return r;
+	r = wc_dax_map(wc->cache, wc->cfg.start_sector, &wc->dax);
+	if (r) {
+		ti->error = "Unable to map persistent memory for cache";
+		return r;
+	}
+	r = bioset_init(&wc->bio_set, BIO_POOL_SIZE,
+			offsetof(struct wc_wb_io, bio), BIOSET_NEED_BVECS);
+	if (r) {
+		ti->error = "Could not allocate bio set";
+		return r;
+	}
+	wc->bio_set_ready = true;
+	wc->wq = alloc_workqueue("writecache-writeback", WQ_MEM_RECLAIM, 1);
+	wc->endio_wq = alloc_workqueue("writecache-endio", WQ_MEM_RECLAIM, 1);
+	if (!wc->wq || !wc->endio_wq) {
+		ti->error = "Could not allocate writeback workqueue";
+		return -ENOMEM;
+	}
+	INIT_WORK(&wc->writeback_work, wc_writeback_work);
+	INIT_WORK(&wc->commit_work, wc_commit_work);
+	INIT_WORK(&wc->endio_work, wc_endio_work);
+	timer_setup(&wc->autocommit_timer, wc_autocommit_timer, 0);
+	timer_setup(&wc->max_age_timer, wc_max_age_timer, 0);
+	init_waitqueue_head(&wc->freelist_wait);
+	init_waitqueue_head(&wc->writeback_wait);
+	spin_lock_init(&wc->endio_lock);
+	bio_list_init(&wc->endio_list);
+	atomic_set(&wc->writeback_all, 0);
+
+	r = wc_cache_create(&wc->cfg, wc->dax.area, wc->dax.area_bytes,
+			    &wc->core, &error);
+	if (r) {
+		wc->core = NULL;
+		ti->error = (char *)error;
+		return r;
+	}
+	wc_dax_flush_cache(&wc->dax);
+	wc->suspended = true;	/* until the first resume loads the map */
 	return 0;
 }
 
@@ -115,18 +616,17 @@ static int wc_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 
 	if (wc->cfg.pmem) {
-		r = wc_check_pmem(wc);
+		r = wc_ctr_pmem(wc);
 		if (r)
 			goto bad;
-	}
-
-	/* The geometry a fresh format of this cache area would have. */
-	area = wc->cfg.cache_bytes - (wc->cfg.start_sector << SECTOR_SHIFT);
-	r = wc_layout_n_blocks(area, wc->cfg.block_size, &wc->n_blocks, NULL);
-	if (r) {
-		ti->error = wc->cfg.pmem ? "Unable to initialize device" :
-					   "Invalid device size";
-		goto bad;
+	} else {
+		/* Skeleton: the geometry a fresh format would have. */
+		area = wc->cfg.cache_bytes - (wc->cfg.start_sector << SECTOR_SHIFT);
+		r = wc_layout_n_blocks(area, wc->cfg.block_size, &wc->n_blocks, NULL);
+		if (r) {
+			ti->error = "Invalid device size";
+			goto bad;
+		}
 	}
 
 	ti->num_flush_bios = wc->cfg.pmem ? 1 : 2;
@@ -139,39 +639,49 @@ bad:
 	return r;
 }
 
-static int wc_map(struct dm_target *ti, struct bio *bio)
+/* ---- suspend / resume -------------------------------------------------- */
+
+static void wc_postsuspend(struct dm_target *ti)
 {
 	struct wc_target *wc = ti->private;
-	unsigned int bs_sectors = wc->cfg.block_size >> SECTOR_SHIFT;
-	u64 blocks;
+	bool all = false;
 
-	bio_set_dev(bio, wc->origin->bdev);
-
-	/* dm core sends PREFLUSH only as empty bios, one per flush bio. */
-	if (bio->bi_opf & REQ_PREFLUSH) {
-		if (dm_bio_get_target_bio_nr(bio) == 0)
-			atomic64_inc(&wc->flushes);
-		return DM_MAPIO_REMAPPED;
+	if (!wc->core)
+		return;
+	del_timer_sync(&wc->autocommit_timer);
+	del_timer_sync(&wc->max_age_timer);
+	wc_cache_commit(wc->core);
+	if (wc->flush_on_suspend) {
+		wc->flush_on_suspend = false;
+		atomic_inc(&wc->writeback_all);
+		all = true;
+		queue_work(wc->wq, &wc->writeback_work);
 	}
-
-	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
-	if ((((unsigned int)bio->bi_iter.bi_sector | bio_sectors(bio)) &
-	     (bs_sectors - 1)) != 0) {
-		DMERR("I/O is not aligned, sector %llu, size %u, block size %u",
-		      (unsigned long long)bio->bi_iter.bi_sector,
-		      bio->bi_iter.bi_size, wc->cfg.block_size);
-		return DM_MAPIO_KILL;
-	}
-
-	blocks = bio_sectors(bio) / bs_sectors;
-	if (bio_op(bio) == REQ_OP_DISCARD)
-		atomic64_add(blocks, &wc->discards);
-	else if (bio_data_dir(bio) == READ)
-		atomic64_add(blocks, &wc->reads);
-	else
-		atomic64_add(blocks, &wc->writes);
-	return DM_MAPIO_REMAPPED;
+	wc->suspended = true;
+	flush_workqueue(wc->wq);
+	wait_event(wc->writeback_wait, !wc_cache_writeback_blocks(wc->core));
+	flush_workqueue(wc->endio_wq);
+	if (all)
+		atomic_dec(&wc->writeback_all);
+	wc_dax_flush_cache(&wc->dax);
 }
+
+static void wc_resume(struct dm_target *ti)
+{
+	struct wc_target *wc = ti->private;
+
+	if (!wc->core)
+		return;
+	wc_dax_invalidate_cache(&wc->dax);
+	wc_cache_load(wc->core);
+	wc->suspended = false;
+	if (wc_cache_writeback_wanted(wc->core))
+		wc_queue_writeback(wc);
+	if (wc_has_max_age(wc))
+		mod_timer(&wc->max_age_timer, jiffies + wc_max_age_period(wc));
+}
+
+/* ---- status and messages ----------------------------------------------- */
 
 static void wc_status(struct dm_target *ti, status_type_t type,
 		      unsigned int status_flags, char *result,
@@ -182,13 +692,17 @@ static void wc_status(struct dm_target *ti, status_type_t type,
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		st.n_blocks = wc->n_blocks;
-		st.free_blocks = wc->n_blocks;
-		st.reads = atomic64_read(&wc->reads);
-		st.writes = atomic64_read(&wc->writes);
-		st.writes_around = st.writes;
-		st.flushes = atomic64_read(&wc->flushes);
-		st.discards = atomic64_read(&wc->discards);
+		if (wc->core) {
+			wc_cache_fill_status(wc->core, &st);
+		} else {
+			st.n_blocks = wc->n_blocks;
+			st.free_blocks = wc->n_blocks;
+			st.reads = atomic64_read(&wc->reads);
+			st.writes = atomic64_read(&wc->writes);
+			st.writes_around = st.writes;
+			st.flushes = atomic64_read(&wc->flushes);
+			st.discards = atomic64_read(&wc->discards);
+		}
 		wc_format_info(&st, result, maxlen);
 		break;
 	case STATUSTYPE_TABLE:
@@ -201,6 +715,24 @@ static void wc_status(struct dm_target *ti, status_type_t type,
 	}
 }
 
+/* Synchronous: on return every block is written back and committed. */
+static int wc_message_flush(struct wc_target *wc)
+{
+	if (dm_suspended(wc->ti))
+		return -EBUSY;
+	if (!wc->core)
+		return 0;
+	if (wc_cache_has_error(wc->core))
+		return -EIO;
+	wc_cache_commit(wc->core);
+	atomic_inc(&wc->writeback_all);
+	queue_work(wc->wq, &wc->writeback_work);
+	flush_workqueue(wc->wq);
+	wait_event(wc->writeback_wait, !wc_cache_writeback_blocks(wc->core));
+	atomic_dec(&wc->writeback_all);
+	return wc_cache_has_error(wc->core) ? -EIO : 0;
+}
+
 static int wc_message(struct dm_target *ti, unsigned int argc, char **argv,
 		      char *result, unsigned int maxlen)
 {
@@ -208,16 +740,22 @@ static int wc_message(struct dm_target *ti, unsigned int argc, char **argv,
 
 	switch (wc_parse_message(argc, argv)) {
 	case WC_MSG_FLUSH:
-		/* Nothing is ever cached, so a flush has nothing to write back. */
-		return dm_suspended(ti) ? -EBUSY : 0;
+		return wc_message_flush(wc);
 	case WC_MSG_FLUSH_ON_SUSPEND:
 		wc->flush_on_suspend = true;
 		return 0;
 	case WC_MSG_CLEANER:
 		/* Like upstream: not shown in the TABLE line. */
 		wc->flush_on_suspend = true;
+		if (wc->core) {
+			wc_cache_set_cleaner(wc->core);
+			if (!dm_suspended(ti))
+				wc_queue_writeback(wc);
+		}
 		return 0;
 	case WC_MSG_CLEAR_STATS:
+		if (wc->core)
+			wc_cache_clear_stats(wc->core);
 		atomic64_set(&wc->reads, 0);
 		atomic64_set(&wc->writes, 0);
 		atomic64_set(&wc->flushes, 0);
@@ -256,6 +794,8 @@ static struct target_type wc_target_type = {
 	.ctr = wc_ctr,
 	.dtr = wc_dtr,
 	.map = wc_map,
+	.postsuspend = wc_postsuspend,
+	.resume = wc_resume,
 	.status = wc_status,
 	.message = wc_message,
 	.iterate_devices = wc_iterate_devices,
