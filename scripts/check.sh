@@ -56,6 +56,16 @@ while read -r st name; do
 done < <(sed -n 's/^ *[0-9]*\/[0-9]* Test *#[0-9]*: \([^ ]*\) .*\(Passed\|Failed\|Not Run\|Exception\|Timeout\).*/\2 \1/p' build/unit.log |
 	sed 's/^Passed/PASS/; s/^Failed/FAIL/; s/^Not Run/FAIL/; s/^Exception/FAIL/; s/^Timeout/FAIL/')
 [ $n -gt 0 ] || { result FAIL "unit tests (did not build or run)"; sed 's/^/  /' build/unit.log | tail -40; }
+grep -E '^(RAM per cache block|crash enumeration|seeded bug|format crash)' build/unit.log || true
+
+# The same unit tests cross-built for arm64, run under qemu-user.
+echo "=== unit tests, arm64 under qemu-user"
+if scripts/unit-arm64.sh >build/unit-arm64.log 2>&1; then
+	result PASS "unit tests on arm64 (qemu-user): $(grep -o '[0-9]* tests failed out of [0-9]*' build/unit-arm64.log)"
+else
+	result FAIL "unit tests on arm64 (qemu-user)"
+	tail -n 40 build/unit-arm64.log
+fi
 
 # Fuzzers: replay the corpora, then a bounded run of each target.
 step "fuzz: corpus replay" scripts/fuzz.sh --regress
@@ -81,7 +91,8 @@ vm() { # LABEL KVER PMEM TESTS...
 	[ $seen -gt 0 ] || result FAIL "vm[$label] (no verdicts; see build/vm-$label.log)"
 }
 
-ALL_VM_TESTS=$(ls tests/vm/t-*.sh)
+# Power-cut tests need two boots (scripts/powercut.sh), not one.
+ALL_VM_TESTS=$(ls tests/vm/t-*.sh | grep -v powercut)
 SMOKE="tests/vm/t-module.sh tests/vm/t-smoke.sh"
 [ -n "${KVER[6.1]:-}" ] && vm 6.1-nvdimm "${KVER[6.1]}" nvdimm $ALL_VM_TESTS tests/vm/demo-main-job.sh
 [ -n "${KVER[6.1]:-}" ] && vm 6.1-memmap "${KVER[6.1]}" memmap tests/vm/t-smoke.sh
