@@ -1,7 +1,8 @@
 #!/bin/bash
-# Every test: style, both kernel builds, the userspace unit tests, the VM
-# tests on the 6.1 guest (nvdimm fsdax pmem, and a memmap smoke run) and a
-# smoke subset on the 6.12 guest. Ends with "N passed, M failed" and exits
+# Every test: style, both kernel builds, the userspace unit tests (x86 with
+# ASan+UBSan, and arm64 under qemu-user), the fuzzers (bounded), the VM
+# tests on the 6.1 guest (nvdimm fsdax pmem; memmap and two-vCPU runs of
+# the data tests), a subset on the 6.12 guest, and two-boot power cuts. Ends with "N passed, M failed" and exits
 # non-zero on any failure. Installs missing dependencies first (root).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,16 +72,21 @@ fi
 step "fuzz: corpus replay" scripts/fuzz.sh --regress
 step "fuzz: 20 s per target" scripts/fuzz.sh --seconds 20
 
-vm() { # LABEL KVER PMEM TESTS...
-	local label=$1 kv=$2 pmem=$3
+vm() { # LABEL KVER PMEM [--smp N] TESTS...
+	local label=$1 kv=$2 pmem=$3 smp=1
 	shift 3
+	if [ "$1" = --smp ]; then
+		smp=$2
+		shift 2
+	fi
 	local ko=build/kbuild/$kv/dm-writecache-cxx.ko
 	echo "=== VM $label: $kv, pmem=$pmem: $*"
 	if [ ! -f "$ko" ]; then
 		for t in "$@"; do result FAIL "vm[$label] $(basename "$t") (no module built)"; done
 		return
 	fi
-	scripts/vm-run.sh --kver "$kv" --ko "$ko" --pmem "$pmem" --timeout 900 \
+	scripts/vm-run.sh --kver "$kv" --ko "$ko" --pmem "$pmem" --smp "$smp" \
+		--timeout 900 --extra tests/vm/wc-select.sh \
 		--log "build/vm-$label.log" "$@" >"build/vm-$label.out" 2>&1
 	grep -v '^    | ok' "build/vm-$label.out" | tail -n 60
 	local seen=0
@@ -92,11 +98,32 @@ vm() { # LABEL KVER PMEM TESTS...
 }
 
 # Power-cut tests need two boots (scripts/powercut.sh), not one.
+# Power-cut tests need two boots (scripts/powercut.sh), not one.
 ALL_VM_TESTS=$(ls tests/vm/t-*.sh | grep -v powercut)
-SMOKE="tests/vm/t-module.sh tests/vm/t-smoke.sh"
-[ -n "${KVER[6.1]:-}" ] && vm 6.1-nvdimm "${KVER[6.1]}" nvdimm $ALL_VM_TESTS tests/vm/demo-main-job.sh
-[ -n "${KVER[6.1]:-}" ] && vm 6.1-memmap "${KVER[6.1]}" memmap tests/vm/t-smoke.sh
+SMOKE="tests/vm/t-module.sh tests/vm/t-smoke.sh tests/vm/t-pmem-data.sh"
+if [ -n "${KVER[6.1]:-}" ]; then
+	vm 6.1-nvdimm "${KVER[6.1]}" nvdimm $ALL_VM_TESTS tests/vm/demo-main-job.sh
+	vm 6.1-memmap "${KVER[6.1]}" memmap tests/vm/t-smoke.sh tests/vm/t-pmem-data.sh
+	# Two vCPUs: parallel copies into pmem under multi-job fio --verify.
+	vm 6.1-smp2 "${KVER[6.1]}" nvdimm --smp 2 tests/vm/t-pmem-data.sh
+fi
 [ -n "${KVER[6.12]:-}" ] && vm 6.12-nvdimm "${KVER[6.12]}" nvdimm $SMOKE
+
+powercut() { # LABEL KVER
+	local label=$1 kv=$2
+	echo "=== power cut $label: $kv"
+	scripts/powercut.sh --kver "$kv" --ko "build/kbuild/$kv/dm-writecache-cxx.ko" \
+		>"build/powercut-$label.out" 2>&1
+	grep -v '^    | ok' "build/powercut-$label.out" | tail -n 40
+	local seen=0
+	while read -r st name rest; do
+		seen=$((seen + 1))
+		result "$st" "powercut[$label] $name"
+	done < <(grep -E '^(PASS|FAIL|SKIP) ' "build/powercut-$label.out")
+	[ $seen -gt 0 ] || result FAIL "powercut[$label] (no verdicts)"
+}
+[ -n "${KVER[6.1]:-}" ] && powercut 6.1 "${KVER[6.1]}"
+[ -n "${KVER[6.12]:-}" ] && powercut 6.12 "${KVER[6.12]}"
 
 echo
 grep -E '^(FAIL|SKIP)' "$summary" || true
