@@ -86,7 +86,7 @@ vm() { # LABEL KVER PMEM [--smp N] TESTS...
 		return
 	fi
 	scripts/vm-run.sh --kver "$kv" --ko "$ko" --pmem "$pmem" --smp "$smp" \
-		--timeout 900 --extra tests/vm/wc-select.sh \
+		--timeout 900 \
 		--log "build/vm-$label.log" "$@" >"build/vm-$label.out" 2>&1
 	grep -v '^    | ok' "build/vm-$label.out" | tail -n 60
 	local seen=0

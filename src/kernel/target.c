@@ -244,6 +244,21 @@ static bool wc_has_max_age(struct wc_target *wc)
 
 /* ---- map (pmem) -------------------------------------------------------- */
 
+/* Target-relative sector; I/O must be whole, aligned blocks. */
+static bool wc_remap_aligned(struct wc_target *wc, struct bio *bio)
+{
+	unsigned int step = wc_step(wc);
+
+	bio->bi_iter.bi_sector = dm_target_offset(wc->ti, bio->bi_iter.bi_sector);
+	if ((((unsigned int)bio->bi_iter.bi_sector | bio_sectors(bio)) &
+	     (step - 1)) == 0)
+		return true;
+	DMERR("I/O is not aligned, sector %llu, size %u, block size %u",
+	      (unsigned long long)bio->bi_iter.bi_sector,
+	      bio->bi_iter.bi_size, wc->cfg.block_size);
+	return false;
+}
+
 /*
  * The block at the bio's current position, mapped; a block that straddles
  * bvecs (rare: io_hints make bios block-aligned) is bounced.
@@ -398,8 +413,6 @@ static int wc_map_write(struct wc_target *wc, struct bio *bio, void *bounce)
 
 static int wc_map_pmem(struct wc_target *wc, struct bio *bio)
 {
-	struct dm_target *ti = wc->ti;
-	unsigned int step = wc_step(wc);
 	void *bounce;
 	int r;
 
@@ -418,14 +431,8 @@ static int wc_map_pmem(struct wc_target *wc, struct bio *bio)
 		return DM_MAPIO_SUBMITTED;
 	}
 
-	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
-	if ((((unsigned int)bio->bi_iter.bi_sector | bio_sectors(bio)) &
-	     (step - 1)) != 0) {
-		DMERR("I/O is not aligned, sector %llu, size %u, block size %u",
-		      (unsigned long long)bio->bi_iter.bi_sector,
-		      bio->bi_iter.bi_size, wc->cfg.block_size);
+	if (!wc_remap_aligned(wc, bio))
 		return DM_MAPIO_KILL;
-	}
 
 	if (bio_op(bio) == REQ_OP_DISCARD) {
 		u64 start = bio->bi_iter.bi_sector;
@@ -456,7 +463,6 @@ static int wc_map_pmem(struct wc_target *wc, struct bio *bio)
 
 static int wc_map_passthrough(struct wc_target *wc, struct bio *bio)
 {
-	struct dm_target *ti = wc->ti;
 	unsigned int step = wc_step(wc);
 	u64 blocks;
 
@@ -466,14 +472,8 @@ static int wc_map_passthrough(struct wc_target *wc, struct bio *bio)
 			atomic64_inc(&wc->flushes);
 		return DM_MAPIO_REMAPPED;
 	}
-	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
-	if ((((unsigned int)bio->bi_iter.bi_sector | bio_sectors(bio)) &
-	     (step - 1)) != 0) {
-		DMERR("I/O is not aligned, sector %llu, size %u, block size %u",
-		      (unsigned long long)bio->bi_iter.bi_sector,
-		      bio->bi_iter.bi_size, wc->cfg.block_size);
+	if (!wc_remap_aligned(wc, bio))
 		return DM_MAPIO_KILL;
-	}
 	blocks = bio_sectors(bio) / step;
 	if (bio_op(bio) == REQ_OP_DISCARD)
 		atomic64_add(blocks, &wc->discards);

@@ -16,10 +16,6 @@
 # The cache stays below the default high watermark (50 %), so until the
 # flush message the data lives only in pmem.
 . /tests/lib.sh
-if [ ! -f /tests/wc-select.sh ]; then
-	fail "tests/vm/wc-select.sh is in the guest" "run vm-run.sh with --extra tests/vm/wc-select.sh"
-	finish
-fi
 . /tests/wc-select.sh
 
 O=$HARNESS_ORIGIN

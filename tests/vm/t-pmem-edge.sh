@@ -26,10 +26,6 @@
 #    clear_stats zeroes fields 5-14 only; an unknown message fails and logs
 #    "unrecognised message received".
 . /tests/lib.sh
-if [ ! -f /tests/wc-select.sh ]; then
-	fail "tests/vm/wc-select.sh is in the guest" "run vm-run.sh with --extra tests/vm/wc-select.sh"
-	finish
-fi
 . /tests/wc-select.sh
 
 O=$HARNESS_ORIGIN

@@ -34,10 +34,6 @@
 # If tracefs cannot be mounted the fua/nofua/writeback_jobs effects are
 # skipped with a message (the options are still checked in the table).
 . /tests/lib.sh
-if [ ! -f /tests/wc-select.sh ]; then
-	fail "tests/vm/wc-select.sh is in the guest" "run vm-run.sh with --extra tests/vm/wc-select.sh"
-	finish
-fi
 . /tests/wc-select.sh
 
 O=$HARNESS_ORIGIN
