@@ -57,7 +57,7 @@ while read -r st name; do
 done < <(sed -n 's/^ *[0-9]*\/[0-9]* Test *#[0-9]*: \([^ ]*\) .*\(Passed\|Failed\|Not Run\|Exception\|Timeout\).*/\2 \1/p' build/unit.log |
 	sed 's/^Passed/PASS/; s/^Failed/FAIL/; s/^Not Run/FAIL/; s/^Exception/FAIL/; s/^Timeout/FAIL/')
 [ $n -gt 0 ] || { result FAIL "unit tests (did not build or run)"; sed 's/^/  /' build/unit.log | tail -40; }
-grep -E '^(RAM per cache block|crash enumeration|seeded bug|format crash)' build/unit.log || true
+grep -E '(RAM per cache block|crash enumeration|seeded bug|format crash|crash states)' build/unit.log || true
 
 # The same unit tests cross-built for arm64, run under qemu-user.
 echo "=== unit tests, arm64 under qemu-user"
@@ -97,9 +97,8 @@ vm() { # LABEL KVER PMEM [--smp N] TESTS...
 	[ $seen -gt 0 ] || result FAIL "vm[$label] (no verdicts; see build/vm-$label.log)"
 }
 
-# Power-cut tests need two boots (scripts/powercut.sh), not one.
-# Power-cut tests need two boots (scripts/powercut.sh), not one.
-ALL_VM_TESTS=$(ls tests/vm/t-*.sh | grep -v powercut)
+# Power-cut tests need two boots (scripts/powercut.sh, scripts/killcut.sh).
+ALL_VM_TESTS=$(ls tests/vm/t-*.sh | grep -v -e powercut -e killcut)
 SMOKE="tests/vm/t-module.sh tests/vm/t-smoke.sh tests/vm/t-pmem-data.sh tests/vm/t-pmem-interop.sh"
 if [ -n "${KVER[6.1]:-}" ]; then
 	vm 6.1-nvdimm "${KVER[6.1]}" nvdimm $ALL_VM_TESTS tests/vm/demo-main-job.sh

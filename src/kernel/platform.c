@@ -12,6 +12,7 @@
 #include <linux/slab.h>
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
+#include <linux/vmalloc.h>
 
 #include "wc_abi.h"
 
@@ -23,9 +24,14 @@ void *wc_plat_alloc(size_t size, enum wc_alloc_ctx ctx)
 {
 	void *p;
 
-	/* Setup-time arrays (the block map) can be large: kvmalloc. */
+	/*
+	 * Setup-time arrays (the block map, the SSD mirror) can be large:
+	 * kvmalloc, or vmalloc past kvmalloc's INT_MAX limit (which WARNs).
+	 */
 	if (ctx == WC_ALLOC_NOIO)
 		p = kmalloc(size, GFP_NOIO);
+	else if (size > INT_MAX)
+		p = vmalloc(size);
 	else
 		p = kvmalloc(size, GFP_KERNEL);
 
