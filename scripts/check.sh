@@ -122,6 +122,19 @@ powercut() { # LABEL KVER
 	[ $seen -gt 0 ] || result FAIL "powercut[$label] (no verdicts)"
 }
 [ -n "${KVER[6.1]:-}" ] && powercut 6.1 "${KVER[6.1]}"
+# QEMU killed with SIGKILL at random moments of a durable-write loop.
+if [ -n "${KVER[6.1]:-}" ]; then
+	echo "=== killcut 6.1: ${KVER[6.1]}"
+	scripts/killcut.sh --kver "${KVER[6.1]}" --rounds 3 \
+		--ko "build/kbuild/${KVER[6.1]}/dm-writecache-cxx.ko" >build/killcut.out 2>&1
+	tail -n 8 build/killcut.out
+	seen=0
+	while read -r st name rest; do
+		seen=$((seen + 1))
+		result "$st" "killcut[6.1] $name $rest"
+	done < <(grep -E '^(PASS|FAIL) killcut-round' build/killcut.out)
+	[ $seen -gt 0 ] || result FAIL "killcut[6.1] (no verdicts)"
+fi
 [ -n "${KVER[6.12]:-}" ] && powercut 6.12 "${KVER[6.12]}"
 
 echo

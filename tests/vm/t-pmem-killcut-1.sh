@@ -10,7 +10,8 @@
 # Iteration i:
 #   1. writes one 4 KiB block to block B(i) (0..KC_NB-1, an LCG of the seed,
 #      see kc_step) of /dev/mapper/wc: 128 identical 32-byte lines
-#      "KC <i:8> <B:8> <tag:10>\n", with O_DIRECT and an fsync (a flush);
+#      "KC <i:8> <B:8> <tag:10>\n" (numbers space-padded:
+#      busybox awk reads leading zeros as octal), with O_DIRECT and an fsync (a flush);
 #   2. only after that returned, appends a 512-byte record
 #      "KL <i:8> <B:8> <tag:10> <sum:10>\n" + NUL padding at sector i of the
 #      SSD disk (not used by the table), with O_DIRECT and an fsync.
@@ -62,7 +63,7 @@ X=$SEED
 KI=0
 while [ $KI -lt $KC_LOGMAX ]; do
 	kc_step
-	L=$(printf 'KC %08d %08d %010d\n' $KI $KB $KT)
+	L=$(printf 'KC %8d %8d %10d\n' $KI $KB $KT)
 	L="$L
 "
 	L=$L$L$L$L L=$L$L$L$L L=$L$L$L$L L=$L$L # 128 lines, 4096 bytes
@@ -72,7 +73,7 @@ while [ $KI -lt $KC_LOGMAX ]; do
 		break
 	fi
 	SUM=$(((KI * 7919 + KB * 104729 + KT) % 4294967291))
-	printf 'KL %08d %08d %010d %010d\n' $KI $KB $KT $SUM >/tmp/rec
+	printf 'KL %8d %8d %10d %10d\n' $KI $KB $KT $SUM >/tmp/rec
 	if ! dd if=/tmp/rec of="$S" bs=512 seek=$KI count=1 oflag=direct conv=sync,notrunc,fsync 2>/tmp/dd.err; then
 		fail "iteration $KI: log record" "$(cat /tmp/dd.err)"
 		break

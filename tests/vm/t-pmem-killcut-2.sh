@@ -104,14 +104,24 @@ corrupt_one() {
 	_inflight=$(awk -v r="$R" '$1 == r { print $2 }' /tmp/seq)
 	set -- $(awk -v f="$_inflight" 'BEGIN { best = -1 } $1 == "ok" { last[$3] = $2 }
 		END { for (b in last) if (b != f && last[b] > best) { best = last[b]; bb = b } ; print best, bb }' /tmp/log.parsed)
-	_pat=$(printf 'KC %08d %08d ' "$1" "$2")
+	_pat=$(printf 'KC %8d %8d ' "$1" "$2")
 	echo "# corrupting iteration $1 (block $2) on $P"
-	blockdev --flushbufs "$P"
-	_off=$(tr '\000' '\n' <"$P" | grep -m 1 -boaF "$_pat" | cut -d: -f1)
-	[ -n "$_off" ] || { echo "pattern '$_pat' not found on $P"; return 1; }
-	echo "# found at byte $_off of $P (block-aligned: $((_off % 4096 == 0)))"
+	# find its cache block via the pmem metadata: 64-byte superblock, then
+	# n_blocks entries {le64 original_sector, le64 seq_count}; data blocks
+	# start at the next 4 KiB boundary.  Superseded entries for the same
+	# sector may remain, so take the entry whose data holds this iteration.
+	_nb=$(wc_sb "$P" 0 n_blocks)
+	_ds=$(((64 + 16 * _nb + 4095) / 4096))
+	_e=
+	for _c in $(od -A n -v -t u8 -j 64 -N $((16 * _nb)) "$P" | awk -v s=$(($2 * 8)) '
+		{ for (k = 1; k <= NF; k++) { if (n % 2 == 0 && $k == s) print int(n / 2); n++ } }'); do
+		_got=$(dd if="$P" bs=4096 skip=$((_ds + _c)) count=1 2>/dev/null | head -c ${#_pat})
+		echo "# entry $_c for sector $(($2 * 8)), pmem block $((_ds + _c)): \"$_got\""
+		[ "$_got" = "$_pat" ] && _e=$_c
+	done
+	[ -n "$_e" ] || { echo "no metadata entry for sector $(($2 * 8)) holds '$_pat'"; return 1; }
 	printf 'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\n' |
-		dd of="$P" bs=32 seek=$(((_off + 2048) / 32)) count=1 conv=notrunc,fsync 2>/dev/null || return
+		dd of="$P" bs=32 seek=$(((_ds + _e) * 128 + 64)) count=1 conv=notrunc,fsync 2>/dev/null || return
 	blockdev --flushbufs "$P"
 }
 if [ "$CORRUPT" = 1 ]; then
@@ -122,8 +132,22 @@ fi
 # --- the data -----------------------------------------------------------------------
 # verify_dev DEV LABEL: check blocks 0..KC_NB-1 of DEV against the log.
 verify_dev() {
+	# one O_DIRECT 4 KiB read per block (each bio is exactly one block)
 	blockdev --flushbufs "$1"
-	dd if="$1" bs=4096 count=$KC_NB 2>/dev/null | tr '\000' '\n' >/tmp/data.txt
+	: >/tmp/data.bin
+	_b=0
+	while [ $_b -lt $KC_NB ]; do
+		dd if="$1" bs=4096 skip=$_b count=1 iflag=direct 2>/dev/null >>/tmp/data.bin || return
+		_b=$((_b + 1))
+	done
+	[ "$(wc -c </tmp/data.bin)" -eq $((KC_NB * 4096)) ] || { echo "short read of $1"; return 1; }
+	# for comparison only: one buffered 1 MiB read (multi-block bios)
+	blockdev --flushbufs "$1"
+	_m1=$(dd if="$1" bs=4096 count=$KC_NB 2>/dev/null | md5sum | cut -d' ' -f1)
+	_m2=$(md5sum </tmp/data.bin | cut -d' ' -f1)
+	[ "$_m1" = "$_m2" ] && _same=yes || _same=NO
+	echo "# $2: one buffered $((KC_NB * 4))K read equals the per-block O_DIRECT reads: $_same"
+	tr '\000' '\n' </tmp/data.bin >/tmp/data.txt
 	awk -v nb=$KC_NB -v r="$R" -v label="$2" '
 		FILENAME == "/tmp/seq" { sb[$1] = $2; st[$1] = $3; next }
 		FILENAME == "/tmp/log.parsed" { if ($1 == "ok") last[$3] = $2; next }
