@@ -54,8 +54,8 @@ n=0
 while read -r st name; do
 	n=$((n + 1))
 	result "$st" "unit: $name"
-done < <(sed -n 's/^ *[0-9]*\/[0-9]* Test *#[0-9]*: \([^ ]*\) .*\(Passed\|Failed\|Not Run\|Exception\|Timeout\).*/\2 \1/p' build/unit.log |
-	sed 's/^Passed/PASS/; s/^Failed/FAIL/; s/^Not Run/FAIL/; s/^Exception/FAIL/; s/^Timeout/FAIL/')
+done < <(sed -n 's/^ *[0-9]*\/[0-9]* Test *#[0-9]*: \([^ ]*\) .*\(Passed\|Failed\|Skipped\|Not Run\|Exception\|Timeout\).*/\2 \1/p' build/unit.log |
+	sed 's/^Passed/PASS/; s/^Failed/FAIL/; s/^Skipped/SKIP/; s/^Not Run/FAIL/; s/^Exception/FAIL/; s/^Timeout/FAIL/')
 [ $n -gt 0 ] || { result FAIL "unit tests (did not build or run)"; sed 's/^/  /' build/unit.log | tail -40; }
 grep -E '(RAM per cache block|crash enumeration|seeded bug|format crash|crash states)' build/unit.log || true
 
