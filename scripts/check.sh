@@ -72,6 +72,17 @@ fi
 step "fuzz: corpus replay" scripts/fuzz.sh --regress
 step "fuzz: 20 s per target" scripts/fuzz.sh --seconds 20
 
+# verdicts LABEL OUTFILE: one result per "PASS|FAIL|SKIP name" line a
+# runner printed (vm-run, powercut, killcut); none at all is a failure.
+verdicts() {
+	local label=$1 out=$2 seen=0 st name rest
+	while read -r st name rest; do
+		seen=$((seen + 1))
+		result "$st" "$label $name${rest:+ $rest}"
+	done < <(grep -E '^(PASS|FAIL|SKIP) ' "$out")
+	[ $seen -gt 0 ] || result FAIL "$label (no verdicts; see $out)"
+}
+
 vm() { # LABEL KVER PMEM [--smp N] TESTS...
 	local label=$1 kv=$2 pmem=$3 smp=1
 	shift 3
@@ -89,12 +100,7 @@ vm() { # LABEL KVER PMEM [--smp N] TESTS...
 		--timeout 900 \
 		--log "build/vm-$label.log" "$@" >"build/vm-$label.out" 2>&1
 	grep -v '^    | ok' "build/vm-$label.out" | tail -n 60
-	local seen=0
-	while read -r st name rest; do
-		seen=$((seen + 1))
-		result "$st" "vm[$label] $name"
-	done < <(grep -E '^(PASS|FAIL|SKIP) ' "build/vm-$label.out")
-	[ $seen -gt 0 ] || result FAIL "vm[$label] (no verdicts; see build/vm-$label.log)"
+	verdicts "vm[$label]" "build/vm-$label.out"
 }
 
 # Power-cut tests need two boots (scripts/powercut.sh, scripts/killcut.sh).
@@ -114,12 +120,7 @@ powercut() { # LABEL KVER
 	scripts/powercut.sh --kver "$kv" --ko "build/kbuild/$kv/dm-writecache-cxx.ko" \
 		>"build/powercut-$label.out" 2>&1
 	grep -v '^    | ok' "build/powercut-$label.out" | tail -n 40
-	local seen=0
-	while read -r st name rest; do
-		seen=$((seen + 1))
-		result "$st" "powercut[$label] $name"
-	done < <(grep -E '^(PASS|FAIL|SKIP) ' "build/powercut-$label.out")
-	[ $seen -gt 0 ] || result FAIL "powercut[$label] (no verdicts)"
+	verdicts "powercut[$label]" "build/powercut-$label.out"
 }
 [ -n "${KVER[6.1]:-}" ] && powercut 6.1 "${KVER[6.1]}"
 # QEMU killed with SIGKILL at random moments of a durable-write loop.
@@ -128,12 +129,7 @@ if [ -n "${KVER[6.1]:-}" ]; then
 	scripts/killcut.sh --kver "${KVER[6.1]}" --rounds 3 \
 		--ko "build/kbuild/${KVER[6.1]}/dm-writecache-cxx.ko" >build/killcut.out 2>&1
 	tail -n 8 build/killcut.out
-	seen=0
-	while read -r st name rest; do
-		seen=$((seen + 1))
-		result "$st" "killcut[6.1] $name $rest"
-	done < <(grep -E '^(PASS|FAIL) killcut-round' build/killcut.out)
-	[ $seen -gt 0 ] || result FAIL "killcut[6.1] (no verdicts)"
+	verdicts "killcut[6.1]" build/killcut.out
 fi
 [ -n "${KVER[6.12]:-}" ] && powercut 6.12 "${KVER[6.12]}"
 

@@ -25,10 +25,6 @@
 . /tests/lib.sh
 [ "$(harness_arg phase)" = 2 ] ||
 	skip_all "boot 2 of a kill-cut test: run scripts/killcut.sh (needs harness.phase=2 and boot 1's images)"
-if [ ! -f /tests/wc-select.sh ]; then
-	fail "tests/vm/wc-select.sh is in the guest" "run vm-run.sh with --extra tests/vm/wc-select.sh"
-	finish
-fi
 . /tests/wc-select.sh
 [ "$HARNESS_PMEM_MODE" = nvdimm ] || skip_all "needs persistent pmem (--pmem nvdimm), not $HARNESS_PMEM_MODE"
 
