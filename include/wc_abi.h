@@ -185,7 +185,7 @@ struct wc_status {
 
 size_t wc_format_info(const struct wc_status *st, char *buf, size_t len);
 
-/* ---- The cache (pmem mode), one block at a time ------------------------ */
+/* ---- The cache (pmem mode: one block at a time) ------------------------ */
 
 struct wc_cache;
 
@@ -243,6 +243,63 @@ void wc_cache_set_cleaner(struct wc_cache *c);
 void wc_cache_count_flush(struct wc_cache *c);
 void wc_cache_count_reads(struct wc_cache *c, uint64_t blocks);
 void wc_cache_count_around(struct wc_cache *c, uint64_t blocks);
+
+/* ---- SSD mode ---------------------------------------------------------- */
+
+/*
+ * The cache device, as the core drives it. Sectors are 512 bytes, relative
+ * to start_sector. Metadata I/O: submit_write() starts a write (FUA if
+ * asked) of a buffer that stays unchanged until wait_writes() returns the
+ * first error of everything submitted; read() and flush() (an empty
+ * PREFLUSH) are synchronous. Data I/O is the bios the shim remaps: the core
+ * calls data_io_begin() before it lets a commit or a free run, and
+ * wait_data() waits until none of the given direction is in flight.
+ */
+struct wc_ssd_ops {
+	void *ctx;
+	void (*submit_write)(void *ctx, uint64_t sector, const void *buf,
+			     uint64_t sectors, int fua);
+	int (*wait_writes)(void *ctx);
+	int (*read)(void *ctx, uint64_t sector, void *buf, uint64_t sectors);
+	int (*flush)(void *ctx);
+	void (*data_io_begin)(void *ctx, int write);
+	void (*wait_data)(void *ctx, int write);
+};
+
+enum wc_ssd_target {
+	WC_SSD_CACHE = 0,	/* remap to the cache device */
+	WC_SSD_ORIGIN = 1,	/* remap to the origin */
+	WC_SSD_NOSPACE = 2,	/* no free block: wait, then retry */
+	WC_SSD_ERROR = 3,	/* the cache is in the error state */
+};
+
+/* Where the first `blocks` blocks of a bio go. */
+struct wc_ssd_mapping {
+	uint64_t cache_sector;	/* WC_SSD_CACHE: relative to start_sector */
+	uint64_t blocks;
+	int uncommitted;	/* read: wait for in-flight data writes first */
+	int commit_now;		/* write: queue a commit (autocommit_blocks) */
+	int arm_timer;		/* write: arm the autocommit timer */
+};
+
+/*
+ * Validate (formatting a zeroed superblock first) the SSD cache area of
+ * `bytes` (after start_sector); ops stays valid until destroy.
+ */
+int wc_cache_create_ssd(const struct wc_config *cfg,
+			const struct wc_ssd_ops *ops, uint64_t bytes,
+			struct wc_cache **out, const char **error);
+enum wc_ssd_target wc_cache_ssd_map_write(struct wc_cache *c, uint64_t sector,
+					  uint64_t blocks, int req_meta,
+					  struct wc_ssd_mapping *m);
+enum wc_ssd_target wc_cache_ssd_map_read(struct wc_cache *c, uint64_t sector,
+					 uint64_t blocks,
+					 struct wc_ssd_mapping *m);
+/* Cache-device sector of a writeback run's first block (SSD). */
+uint64_t wc_cache_ssd_block_sector(struct wc_cache *c, uint32_t block);
+/* RAM the core holds for this cache, in bytes (block map + mirror). */
+uint64_t wc_cache_ram_bytes(struct wc_cache *c);
+void wc_cache_count_discard(struct wc_cache *c, uint64_t blocks);
 
 /* ---- On-media layout -------------------------------------------------- */
 

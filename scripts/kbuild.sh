@@ -4,12 +4,23 @@
 # other. Fails if the build prints any compiler, objtool or modpost warning,
 # or if the module imports a C++ runtime symbol.
 #   scripts/kbuild.sh <kver>       -> build/kbuild/<kver>/dm-writecache-cxx.ko
+#   scripts/kbuild.sh --canary <kver>
+#                                  -> build/kbuild-canary/<kver>/...: the SSD
+#                                     commit order deliberately broken, for
+#                                     the crash-replay canary; never shipped
 set -euo pipefail
 
-kver=${1:?usage: kbuild.sh <kernel version>}
+variant=kbuild
+defines=
+if [ "${1:-}" = --canary ]; then
+	variant=kbuild-canary
+	defines=-DWC_TEST_BROKEN_COMMIT_ORDER
+	shift
+fi
+kver=${1:?usage: kbuild.sh [--canary] <kernel version>}
 top=$(cd "$(dirname "$0")/.." && pwd)
 kdir=/usr/src/linux-headers-$kver
-out=$top/build/kbuild/$kver
+out=$top/build/$variant/$kver
 log=$out/build.log
 
 [ -d "$kdir" ] || { echo "kbuild: no headers at $kdir" >&2; exit 1; }
@@ -24,7 +35,7 @@ rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' \
 # Force a full rebuild so every warning is seen on every run.
 find "$out" \( -name '*.o' -o -name '*.ko' -o -name '.*.cmd' \) -delete
 rc=0
-make -C "$kdir" M="$out" modules >"$log" 2>&1 || rc=$?
+make -C "$kdir" M="$out" WC_TEST_DEFINES="$defines" modules >"$log" 2>&1 || rc=$?
 cat "$log"
 if [ $rc -ne 0 ]; then
 	echo "kbuild[$kver]: FAILED (make rc=$rc)" >&2

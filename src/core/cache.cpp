@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-// The write, read and discard paths (pmem mode). Data goes through the
-// flush layer; the index is updated under the short lock; the copy itself
-// runs outside the lock with the commit gate held shared.
+// The write, read and discard paths (pmem mode; SSD mode maps bios in
+// cache_ssd.cpp and shares discard). Data goes through the flush layer; the
+// index is updated under the short lock; the copy itself runs outside the
+// lock with the commit gate held shared.
 #include "cache.h"
 #include "endian.h"
 
@@ -24,12 +25,20 @@ void Cache::latch_error(int err, const char *msg, const char *detail)
 // (free, or this epoch's uncommitted seq), which load discards.
 void Cache::write_entry(Block b, uint64_t sector, uint64_t seq)
 {
+	if (dev_) {
+		ssd_.set_entry(b, sector, seq);
+		return;
+	}
 	pmem_->assign(entry_word(b, kOffOriginalSector), to_le64(sector));
 	pmem_->assign(entry_word(b, kOffEntrySeq), to_le64(seq));
 }
 
 void Cache::clear_entry(Block b)
 {
+	if (dev_) {
+		ssd_.set_entry_free(b);
+		return;
+	}
 	pmem_->assign(entry_word(b, kOffEntrySeq), ~0ull);
 }
 
@@ -138,8 +147,13 @@ bool Cache::read_block(uint64_t sector, void *dst, bool *io_error)
 
 uint64_t Cache::next_cached(uint64_t sector, uint64_t limit_blocks) const
 {
-	const uint64_t step = bs_ >> 9;
 	Guard g(const_cast<Lock &>(lock_));
+	return next_cached_locked(sector, limit_blocks);
+}
+
+uint64_t Cache::next_cached_locked(uint64_t sector, uint64_t limit_blocks) const
+{
+	const uint64_t step = bs_ >> 9;
 	// Probing each block is bounded by the bio; past the cache's own size
 	// a scan of the used blocks is cheaper.
 	if (limit_blocks <= n_blocks_) {
@@ -158,49 +172,55 @@ uint64_t Cache::next_cached(uint64_t sector, uint64_t limit_blocks) const
 	return best;
 }
 
+void Cache::doom_locked(Block b)
+{
+	clear_entry(b);
+	if (!(map_.state(b) & BlockMap::kSuperseded))
+		map_.index_erase(b);
+	map_.unlink(b);
+	map_.set_flag(b, BlockMap::kSuperseded);
+	map_.push_tail(BlockMap::kFreeing, b);
+}
+
 void Cache::discard(uint64_t start, uint64_t end)
 {
 	ExclusiveGuard freeing(gate_);
-	Guard g(lock_);
-	const uint64_t step = bs_ >> 9;
-	uint64_t blocks = (end - start) / step;
-	stats_.discards += blocks;
-	if (has_error())
-		return;
-
-	// Blocks being written back survive (upstream does the same); the
-	// writeback completion frees them.
-	auto doom = [&](Block b) {
-		if (map_.state(b) & BlockMap::kInProgress)
+	{
+		Guard g(lock_);
+		const uint64_t step = bs_ >> 9;
+		uint64_t blocks = (end - start) / step;
+		stats_.discards += blocks;
+		if (has_error())
 			return;
-		clear_entry(b);
-		if (!(map_.state(b) & BlockMap::kSuperseded))
-			map_.index_erase(b);
-		map_.unlink(b);
-		map_.set_flag(b, BlockMap::kSuperseded);
-		map_.push_tail(BlockMap::kFreeing, b);
-	};
-	// Older superseded versions of these sectors must go too, or a crash
-	// after the discard could resurrect them.
-	for (Block b = map_.head(BlockMap::kSupersededList), nx; b != kNoBlock; b = nx) {
-		nx = map_.older(BlockMap::kSupersededList, b);
-		if (map_.sector(b) >= start && map_.sector(b) < end)
-			doom(b);
-	}
-	if (blocks <= n_blocks_) {
-		for (uint64_t s = start; s < end; s += step) {
-			Block b = map_.find(s);
-			if (b != kNoBlock)
-				doom(b);
-		}
-	} else {
-		for (Block b = map_.head(BlockMap::kLru), nx; b != kNoBlock; b = nx) {
-			nx = map_.older(BlockMap::kLru, b);
+
+		// Blocks being written back survive (upstream does the same);
+		// the writeback completion frees them.
+		auto doom = [&](Block b) {
+			if (!(map_.state(b) & BlockMap::kInProgress))
+				doom_locked(b);
+		};
+		// Older superseded versions of these sectors must go too, or a
+		// crash after the discard could resurrect them.
+		for (Block b = map_.head(BlockMap::kSupersededList), nx; b != kNoBlock; b = nx) {
+			nx = map_.older(BlockMap::kSupersededList, b);
 			if (map_.sector(b) >= start && map_.sector(b) < end)
 				doom(b);
 		}
+		if (blocks <= n_blocks_) {
+			for (uint64_t s = start; s < end; s += step) {
+				Block b = map_.find(s);
+				if (b != kNoBlock)
+					doom(b);
+			}
+		} else {
+			for (Block b = map_.head(BlockMap::kLru), nx; b != kNoBlock; b = nx) {
+				nx = map_.older(BlockMap::kLru, b);
+				if (map_.sector(b) >= start && map_.sector(b) < end)
+					doom(b);
+			}
+		}
 	}
-	release_freeing_locked();
+	release_freeing();
 }
 
 void Cache::fill_status(wc_status *st)
@@ -218,6 +238,12 @@ void Cache::account_around(uint64_t blocks)
 	Guard g(lock_);
 	stats_.writes += blocks;
 	stats_.writes_around += blocks;
+}
+
+void Cache::count_discard(uint64_t blocks)
+{
+	Guard g(lock_);
+	stats_.discards += blocks;
 }
 
 void Cache::count_flush()

@@ -5,14 +5,21 @@
 //
 //   superblock.cpp  open, format and validate the on-media superblock
 //   load.cpp        the scan done at every resume (upstream's rules)
-//   cache.cpp       write, read and discard paths
-//   commit.cpp      the commit protocol
+//   cache.cpp       pmem mode: write, read and discard paths
+//   cache_ssd.cpp   SSD mode: mapping bios onto the cache device
+//   commit.cpp      the commit protocol (pmem; SSD's is ssd_metadata.cpp)
 //   writeback.cpp   choosing blocks to write back, and their completion
 //
+// Two media: pmem mode keeps data and metadata in mapped persistent memory
+// (through the flush layer); SSD mode keeps a RAM mirror of the metadata
+// (SsdMetadata) and the shim moves data with bios to the cache device.
+//
 // Locking: `lock_` (short, non-sleeping) covers the block map and counters.
-// `gate_` is held shared across a data copy into pmem and exclusive by a
-// commit and by anything that frees blocks, so copies of different blocks
-// run in parallel while a commit never sees a half-copied block.
+// `gate_` is held shared across a data copy into pmem (SSD: across mapping
+// one bio) and exclusive by a commit and by anything that frees blocks, so
+// copies of different blocks run in parallel while a commit never sees a
+// half-copied block. Metadata I/O (SSD) runs with the gate exclusive and
+// `lock_` dropped.
 #pragma once
 
 #include <stddef.h>
@@ -24,6 +31,7 @@
 #include <wc_abi.h>
 
 #include "block_map.h"
+#include "ssd_metadata.h"
 #include "sync.h"
 
 namespace wc {
@@ -46,6 +54,24 @@ struct CacheParams {
 	// Test-only protocol mutations, for proving the crash checker can fail.
 	bool test_skip_commit_barrier = false;
 	bool test_skip_data_flush = false;
+	bool test_flush_before_data_wait = false;	// SSD: the pre-5.4.19 order
+};
+
+// SSD mode: where one bio (or its first part) goes.
+enum class SsdTarget {
+	kCache,		// remap to the cache device at block `block`
+	kOrigin,	// remap to the origin
+	kNoSpace,	// no free block: wait for writeback, then retry
+	kError,		// the cache is in the error state
+};
+
+struct SsdMapping {
+	SsdTarget target = SsdTarget::kError;
+	uint32_t block = 0;	// first cache block (kCache)
+	uint64_t blocks = 0;	// how much of the bio this part covers
+	bool uncommitted = false;	// read hit: wait for data writes first
+	bool commit_now = false;	// write: autocommit_blocks reached
+	bool arm_timer = false;		// write: (re)arm the autocommit timer
 };
 
 enum class WriteResult {
@@ -72,6 +98,8 @@ public:
 	// Validate the superblock, formatting a zeroed one (magic and version
 	// both 0) first; allocate the block map. Errors carry upstream's text.
 	Status open(const CacheParams &params, Pmem &pmem, CacheArea area);
+	// The same for SSD mode: `area_bytes` of `dev` (after start_sector).
+	Status open_ssd(const CacheParams &params, CacheDevice &dev, uint64_t area_bytes);
 	// Rebuild the in-RAM state from media (every resume).
 	Status load();
 
@@ -90,6 +118,22 @@ public:
 	// Free every cached block in [start, end) (sectors) not being written
 	// back, and make that durable.
 	void discard(uint64_t start, uint64_t end);
+
+	// --- SSD mode (cache_ssd.cpp): map a bio of `blocks` blocks at `sector` ---
+	// A write: cached blocks are overwritten in place (a committed one is
+	// flushed before the next commit), new ones come from a physically
+	// contiguous run; with no free block an uncached write goes to the
+	// origin. On kCache the device has been told of the data write
+	// (CacheDevice::data_io_begin) before the gate was dropped.
+	SsdMapping ssd_map_write(uint64_t sector, uint64_t blocks, bool req_meta);
+	// A read: one cached block, or the origin up to the next cached block.
+	SsdMapping ssd_map_read(uint64_t sector, uint64_t blocks);
+	// Cache-device sector (relative to start_sector) of block b's data.
+	uint64_t ssd_data_sector(Block b) const
+	{
+		return ssd_.metadata_sectors() + static_cast<uint64_t>(b) * (bs_ >> 9);
+	}
+	bool is_ssd() const { return dev_ != nullptr; }
 
 	// --- commit ---
 	Status commit();
@@ -110,6 +154,7 @@ public:
 	uint64_t free_blocks() const;
 	// Blocks of a bio beyond the first that went around the cache.
 	void account_around(uint64_t blocks);
+	void count_discard(uint64_t blocks);
 	void count_flush();
 	void count_reads(uint64_t blocks);
 
@@ -125,6 +170,11 @@ public:
 	const BlockMap &map() const { return map_; }
 	uint32_t block_size() const { return bs_; }
 	uint64_t uncommitted_blocks() const { return uncommitted_; }
+	// RAM this cache holds: the block map, plus the metadata mirror in
+	// SSD mode.
+	uint64_t ram_bytes() const { return map_.ram_bytes() + (dev_ ? ssd_.ram_bytes() : 0); }
+	// Test access to the SSD mirror.
+	const SsdMetadata &ssd_metadata() const { return ssd_; }
 
 private:
 	friend class CacheTestAccess;
@@ -134,24 +184,42 @@ private:
 	void assign_sb(size_t off, uint64_t le_value);
 	// load.cpp
 	bool read_entry(Block b, uint64_t *sector, uint64_t *seq);
-	// commit.cpp (lock_ held, gate_ exclusive)
-	Status commit_locked();
+	// Rebuild the map from the entries; true if entries were cleared.
+	bool scan_entries();
+	Status validate_superblock(const uint8_t *sb, uint64_t area_bytes, uint64_t *n);
+	Status init_map(uint64_t n);
+	// commit.cpp (gate_ exclusive; *_locked: lock_ held too)
+	Status commit_pmem_locked();
+	Status commit_ssd();
 	void free_superseded_locked();
-	void release_freeing_locked();
+	// Make the free markers of the blocks on kFreeing durable, then free
+	// them. gate_ exclusive, lock_ not held (SSD waits for I/O).
+	void release_freeing();
 	void barrier();
 	// cache.cpp
+	uint64_t next_cached_locked(uint64_t sector, uint64_t limit_blocks) const;
 	void write_entry(Block b, uint64_t sector, uint64_t seq);
 	void clear_entry(Block b);
 	void supersede_locked(Block old);
 	void latch_error(int err, const char *msg, const char *detail = nullptr);
+	// Move b (not in progress) to kFreeing with its free marker written.
+	void doom_locked(Block b);
+	// cache_ssd.cpp
+	void insert_new_locked(Block b, uint64_t sector);
+	SsdMapping around_locked(uint64_t sector, uint64_t blocks);
+	// writeback.cpp
+	void pick_run_locked(WritebackRun *run, Block b);
 
 	uint64_t *entry_word(Block b, size_t off) const
 	{
 		return reinterpret_cast<uint64_t *>(area_.base + layout::entry_offset(b) + off);
 	}
 
-	Pmem *pmem_ = nullptr;
+	Pmem *pmem_ = nullptr;		// pmem mode
 	CacheArea area_ = {};
+	CacheDevice *dev_ = nullptr;	// SSD mode
+	SsdMetadata ssd_;
+	bool overwrote_committed_ = false;	// SSD: sync data before next commit
 	CacheParams params_;
 	uint32_t bs_ = 0;
 	uint64_t n_blocks_ = 0;

@@ -5,23 +5,51 @@
 
 #include <new>
 
+namespace {
+
+// The shim's wc_ssd_ops as the core's CacheDevice.
+class OpsDevice final : public wc::CacheDevice {
+public:
+	explicit OpsDevice(const wc_ssd_ops &ops) : ops_(ops) {}
+	void submit_write(uint64_t sector, const void *buf, uint64_t sectors,
+			  bool fua) override
+	{
+		ops_.submit_write(ops_.ctx, sector, buf, sectors, fua);
+	}
+	wc::Status wait_writes() override { return status(ops_.wait_writes(ops_.ctx)); }
+	wc::Status read(uint64_t sector, void *buf, uint64_t sectors) override
+	{
+		return status(ops_.read(ops_.ctx, sector, buf, sectors));
+	}
+	wc::Status flush() override { return status(ops_.flush(ops_.ctx)); }
+	void wait_for_data_writes() override { ops_.wait_data(ops_.ctx, 1); }
+	void wait_for_data_reads() override { ops_.wait_data(ops_.ctx, 0); }
+	void data_io_begin(bool write) override { ops_.data_io_begin(ops_.ctx, write); }
+
+private:
+	static wc::Status status(int r)
+	{
+		if (r)
+			return wc::Error{r, "I/O error"};
+		return wc::Status::success();
+	}
+	wc_ssd_ops ops_;
+};
+
+} // namespace
+
 struct wc_cache {
+	explicit wc_cache(const wc_ssd_ops *ops) : device(ops ? *ops : wc_ssd_ops{}) {}
+	OpsDevice device;	// SSD mode only
 	wc::Cache cache;
 };
 
 namespace {
-wc::Cache &C(struct wc_cache *c) { return c->cache; }
-} // namespace
 
-extern "C" int wc_cache_create(const struct wc_config *cfg, void *area,
-			       uint64_t bytes, struct wc_cache **out,
-			       const char **error)
+wc::Cache &C(struct wc_cache *c) { return c->cache; }
+
+wc::CacheParams params_of(const struct wc_config *cfg)
 {
-	auto *c = new (std::nothrow) wc_cache;
-	if (!c) {
-		*error = "Cannot allocate memory";
-		return -WC_ENOMEM;
-	}
 	wc::CacheParams p;
 	p.block_size = cfg->block_size;
 	p.autocommit_blocks = cfg->autocommit_blocks;
@@ -31,7 +59,52 @@ extern "C" int wc_cache_create(const struct wc_config *cfg, void *area,
 	p.metadata_only = cfg->metadata_only;
 	p.max_age_ms = (cfg->set & WC_SET_MAX_AGE) ? cfg->max_age_ms :
 						     WC_MAX_AGE_UNSPECIFIED;
-	wc::Status s = c->cache.open(p, wc::native_pmem(),
+#ifdef WC_TEST_BROKEN_COMMIT_ORDER
+	// The crash-replay canary build: PREFLUSH before the data writes
+	// finish, the order 5.4.19 fixed. Never in a normal build.
+	p.test_flush_before_data_wait = true;
+#endif
+	return p;
+}
+
+wc::SsdTarget fill_mapping(const wc::Cache &c, const wc::SsdMapping &m,
+			   struct wc_ssd_mapping *out)
+{
+	out->cache_sector = m.target == wc::SsdTarget::kCache ? c.ssd_data_sector(m.block) : 0;
+	out->blocks = m.blocks;
+	out->uncommitted = m.uncommitted;
+	out->commit_now = m.commit_now;
+	out->arm_timer = m.arm_timer;
+	return m.target;
+}
+
+enum wc_ssd_target to_abi(wc::SsdTarget t)
+{
+	switch (t) {
+	case wc::SsdTarget::kCache:
+		return WC_SSD_CACHE;
+	case wc::SsdTarget::kOrigin:
+		return WC_SSD_ORIGIN;
+	case wc::SsdTarget::kNoSpace:
+		return WC_SSD_NOSPACE;
+	case wc::SsdTarget::kError:
+		break;
+	}
+	return WC_SSD_ERROR;
+}
+
+} // namespace
+
+extern "C" int wc_cache_create(const struct wc_config *cfg, void *area,
+			       uint64_t bytes, struct wc_cache **out,
+			       const char **error)
+{
+	auto *c = new (std::nothrow) wc_cache(nullptr);
+	if (!c) {
+		*error = "Cannot allocate memory";
+		return -WC_ENOMEM;
+	}
+	wc::Status s = c->cache.open(params_of(cfg), wc::native_pmem(),
 				     wc::CacheArea{static_cast<uint8_t *>(area), bytes});
 	if (!s.ok()) {
 		*error = s.error().message;
@@ -40,6 +113,57 @@ extern "C" int wc_cache_create(const struct wc_config *cfg, void *area,
 	}
 	*out = c;
 	return 0;
+}
+
+extern "C" int wc_cache_create_ssd(const struct wc_config *cfg,
+				   const struct wc_ssd_ops *ops, uint64_t bytes,
+				   struct wc_cache **out, const char **error)
+{
+	auto *c = new (std::nothrow) wc_cache(ops);
+	if (!c) {
+		*error = "Cannot allocate memory";
+		return -WC_ENOMEM;
+	}
+	wc::Status s = c->cache.open_ssd(params_of(cfg), c->device, bytes);
+	if (!s.ok()) {
+		*error = s.error().message;
+		delete c;
+		return s.error().code;
+	}
+	*out = c;
+	return 0;
+}
+
+extern "C" enum wc_ssd_target wc_cache_ssd_map_write(struct wc_cache *c,
+						     uint64_t sector,
+						     uint64_t blocks,
+						     int req_meta,
+						     struct wc_ssd_mapping *m)
+{
+	return to_abi(fill_mapping(C(c), C(c).ssd_map_write(sector, blocks, req_meta), m));
+}
+
+extern "C" enum wc_ssd_target wc_cache_ssd_map_read(struct wc_cache *c,
+						    uint64_t sector,
+						    uint64_t blocks,
+						    struct wc_ssd_mapping *m)
+{
+	return to_abi(fill_mapping(C(c), C(c).ssd_map_read(sector, blocks), m));
+}
+
+extern "C" uint64_t wc_cache_ssd_block_sector(struct wc_cache *c, uint32_t block)
+{
+	return C(c).ssd_data_sector(block);
+}
+
+extern "C" uint64_t wc_cache_ram_bytes(struct wc_cache *c)
+{
+	return C(c).ram_bytes();
+}
+
+extern "C" void wc_cache_count_discard(struct wc_cache *c, uint64_t blocks)
+{
+	C(c).count_discard(blocks);
 }
 
 extern "C" void wc_cache_destroy(struct wc_cache *c)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-// The commit protocol (pmem), over the flush layer:
+// The commit protocol (pmem), over the flush layer (SSD mode's I/O
+// sequence is SsdMetadata::commit(), driven by commit_ssd() below):
 //
 //   1. every uncommitted block's data is flushed (arm64: DC CVAP now, as
 //      late as possible; x86: nothing, the copy was non-temporal); its
@@ -26,12 +27,19 @@ void Cache::barrier()
 
 Status Cache::commit()
 {
+	if (dev_)
+		return commit_ssd();
 	ExclusiveGuard exclusive(gate_);
-	Guard g(lock_);
-	return commit_locked();
+	Status r;
+	{
+		Guard g(lock_);
+		r = commit_pmem_locked();
+	}
+	release_freeing();
+	return r;
 }
 
-Status Cache::commit_locked()
+Status Cache::commit_pmem_locked()
 {
 	uncommitted_ = 0;
 	if (has_error())
@@ -65,6 +73,50 @@ Status Cache::commit_locked()
 	return Status::success();
 }
 
+// SSD: the same steps, with the I/O in SsdMetadata::commit() (write the
+// dirty metadata regions, wait for data writes, PREFLUSH, FUA superblock).
+// Writers are held off by the gate, so the set of uncommitted blocks is
+// fixed while lock_ is dropped for the I/O.
+Status Cache::commit_ssd()
+{
+	ExclusiveGuard exclusive(gate_);
+	bool fresh, overwrote;
+	{
+		Guard g(lock_);
+		uncommitted_ = 0;
+		if (has_error())
+			return Error{-WC_EIO, "the cache is in the error state"};
+		Block head = map_.head(BlockMap::kLru);
+		fresh = head != kNoBlock && !(map_.state(head) & BlockMap::kCommitted);
+		overwrote = overwrote_committed_;
+	}
+	if (!fresh && !overwrote)
+		return Status::success();
+	// Only committed blocks were overwritten in place: their entries are
+	// unchanged, so making the data durable is the whole commit.
+	Status r = fresh ? ssd_.commit() : ssd_.sync_data();
+	if (!r.ok()) {
+		latch_error(r.error().code, r.error().message);
+		return r;
+	}
+	{
+		Guard g(lock_);
+		overwrote_committed_ = false;
+		if (fresh) {
+			seq_ = ssd_.seq_count();
+			for (Block b = map_.head(BlockMap::kLru);
+			     b != kNoBlock && !(map_.state(b) & BlockMap::kCommitted);
+			     b = map_.older(BlockMap::kLru, b))
+				map_.set_flag(b, BlockMap::kCommitted);
+			free_superseded_locked();
+		}
+	}
+	release_freeing();
+	return Status::success();
+}
+
+// Superseded versions get free markers and move to kFreeing; the caller
+// then runs release_freeing().
 void Cache::free_superseded_locked()
 {
 	for (Block b = map_.head(BlockMap::kSupersededList), nx; b != kNoBlock; b = nx) {
@@ -75,16 +127,32 @@ void Cache::free_superseded_locked()
 		map_.unlink(b);
 		map_.push_tail(BlockMap::kFreeing, b);
 	}
-	release_freeing_locked();
 }
 
 // Free markers must be durable before a block is reused: otherwise a
-// crash could pair the old, still committed seq with the new sector.
-void Cache::release_freeing_locked()
+// crash could pair the old, still committed seq with the new sector. SSD
+// also waits for data I/O that may still target these blocks (a read that
+// found one before it was freed, an in-place write), as upstream does.
+void Cache::release_freeing()
 {
-	if (map_.list_empty(BlockMap::kFreeing))
-		return;
-	barrier();
+	{
+		Guard g(lock_);
+		if (map_.list_empty(BlockMap::kFreeing))
+			return;
+	}
+	if (!dev_) {
+		barrier();
+	} else {
+		dev_->wait_for_data_reads();
+		dev_->wait_for_data_writes();
+		Status r = ssd_.commit_free_markers();
+		if (!r.ok()) {
+			// Not durable: keep the blocks out of use for good.
+			latch_error(r.error().code, r.error().message);
+			return;
+		}
+	}
+	Guard g(lock_);
 	while (!map_.list_empty(BlockMap::kFreeing)) {
 		Block b = map_.head(BlockMap::kFreeing);
 		map_.unlink(b);

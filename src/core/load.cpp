@@ -8,6 +8,8 @@
 //   - a machine check on an entry latches the error, and that entry and
 //     every later one are treated as free without touching the media.
 // LRU order afterwards is index order (block 0 oldest), as upstream's.
+// Entries cleared here are made durable (pmem: a barrier; SSD: the whole
+// mirror rewritten, as upstream's writecache_flush_all_metadata).
 #include "cache.h"
 #include "endian.h"
 #include "text.h"
@@ -18,6 +20,11 @@ using namespace layout;
 
 bool Cache::read_entry(Block b, uint64_t *sector, uint64_t *seq)
 {
+	if (dev_) {
+		*sector = ssd_.entry_sector(b);
+		*seq = ssd_.entry_seq(b);
+		return true;
+	}
 	uint64_t e[2];
 	if (!pmem_->read(e, area_.base + entry_offset(b), sizeof(e)))
 		return false;
@@ -29,13 +36,35 @@ bool Cache::read_entry(Block b, uint64_t *sector, uint64_t *seq)
 Status Cache::load()
 {
 	ExclusiveGuard exclusive(gate_);
+	// SSD: a read error leaves every entry free (upstream drops the
+	// cache's contents) and latches the error.
+	if (dev_ && !ssd_.load().ok())
+		latch_error(-WC_EIO, "unable to read metadata");
+	if (scan_entries()) {
+		if (!dev_) {
+			barrier();
+		} else {
+			ssd_.mark_all_dirty();
+			Status r = ssd_.commit_free_markers();
+			if (!r.ok())
+				latch_error(r.error().code, r.error().message);
+		}
+	}
+	return Status::success();
+}
+
+bool Cache::scan_entries()
+{
 	Guard g(lock_);
 	map_.reset();
 	writeback_size_ = 0;
 	uncommitted_ = 0;
+	overwrote_committed_ = false;
 
 	uint64_t le_seq;
-	if (!pmem_->read(&le_seq, area_.base + kOffSeqCount, 8)) {
+	if (dev_) {
+		le_seq = to_le64(ssd_.seq_count());
+	} else if (!pmem_->read(&le_seq, area_.base + kOffSeqCount, 8)) {
 		latch_error(-WC_EIO, "hardware memory error when reading superblock");
 		le_seq = 0;
 	}
@@ -97,9 +126,7 @@ Status Cache::load()
 		map_.push_head(BlockMap::kLru, b);
 		map_.set_age(b, now);
 	}
-	if (need_barrier)
-		barrier();
-	return Status::success();
+	return need_barrier;
 }
 
 } // namespace wc

@@ -192,6 +192,16 @@ Status SsdMetadata::fail(const Status &s, const char *msg)
 	return Error{s.error().code, msg};
 }
 
+Status SsdMetadata::read_head(uint64_t sectors)
+{
+	if (sectors > meta_sectors_)
+		sectors = meta_sectors_;
+	Status r = dev_->read(0, mirror_, sectors);
+	if (!r.ok())
+		return fail(r, "unable to read metadata");
+	return Status::success();
+}
+
 Status SsdMetadata::load()
 {
 	uint8_t sb[kSuperblockBytes];

@@ -64,6 +64,13 @@ public:
 	// Wait until no data write (a bio remapped to the cache device) is in
 	// flight; upstream's writecache_wait_for_ios(wc, WRITE).
 	virtual void wait_for_data_writes() = 0;
+	// The same for reads, before a block they may target is freed.
+	virtual void wait_for_data_reads() {}
+	// A data bio is about to be remapped to the cache device. Called with
+	// the cache's gate held, so a commit or free that takes the gate next
+	// sees it in flight. Simulators that play data writes themselves keep
+	// the default.
+	virtual void data_io_begin(bool write) { (void)write; }
 
 protected:
 	~CacheDevice() = default;
@@ -109,6 +116,9 @@ public:
 	// small" if it does not fit.
 	Status set_n_blocks(uint64_t n);
 
+	// Read the first `sectors` (clipped to the area): the constructor only
+	// needs the superblock.
+	Status read_head(uint64_t sectors);
 	// Read the whole metadata area into the mirror and clear the bitmap.
 	// On a read error, like upstream's resume: everything after the
 	// superblock becomes 0xff (every entry free), and the error is

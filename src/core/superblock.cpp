@@ -9,6 +9,24 @@ namespace wc {
 
 using namespace layout;
 
+namespace {
+
+uint32_t le32_at(const uint8_t *sb, size_t off)
+{
+	uint32_t v;
+	__builtin_memcpy(&v, sb + off, 4);
+	return from_le32(v);
+}
+
+uint64_t le64_at(const uint8_t *sb, size_t off)
+{
+	uint64_t v;
+	__builtin_memcpy(&v, sb + off, 8);
+	return from_le64(v);
+}
+
+} // namespace
+
 void Cache::assign_sb(size_t off, uint64_t le_value)
 {
 	pmem_->assign(reinterpret_cast<uint64_t *>(area_.base + off), le_value);
@@ -55,32 +73,62 @@ Status Cache::open(const CacheParams &params, Pmem &pmem, CacheArea area)
 	uint8_t sb[kSuperblockBytes];
 	if (!pmem_->read(sb, area_.base, sizeof(sb)))
 		return Error{-WC_EIO, "Hardware memory error when reading superblock"};
-	auto le32_at = [&](size_t off) {
-		uint32_t v;
-		__builtin_memcpy(&v, sb + off, 4);
-		return from_le32(v);
-	};
-	auto le64_at = [&](size_t off) {
-		uint64_t v;
-		__builtin_memcpy(&v, sb + off, 8);
-		return from_le64(v);
-	};
-
-	if (le32_at(kOffMagic) == 0 && le32_at(kOffVersion) == 0) {
+	if (le32_at(sb, kOffMagic) == 0 && le32_at(sb, kOffVersion) == 0) {
 		WC_TRY(format());
 		if (!pmem_->read(sb, area_.base, sizeof(sb)))
 			return Error{-WC_EIO, "Hardware memory error when reading superblock"};
 	}
-	if (le32_at(kOffMagic) != kMagic)
+	uint64_t n;
+	WC_TRY(validate_superblock(sb, area.bytes, &n));
+	data_ = area_.base + data_offset(n, bs_);
+	return init_map(n);
+}
+
+// upstream's SSD constructor: size the mirror for a fresh format of the
+// device, read only the first block, format if zeroed, then validate.
+Status Cache::open_ssd(const CacheParams &params, CacheDevice &dev, uint64_t area_bytes)
+{
+	params_ = params;
+	bs_ = params.block_size;
+	if (!lock_.init() || !gate_.init())
+		return Error{-WC_ENOMEM, "Cannot allocate memory"};
+
+	uint64_t fresh;
+	if (wc_layout_n_blocks(area_bytes, bs_, &fresh, nullptr))
+		return Error{-WC_EINVAL, "Invalid device size"};
+	SsdMetadataParams mp;
+	mp.block_size = bs_;
+	mp.n_blocks = fresh;
+	mp.test_flush_before_data_wait = params.test_flush_before_data_wait;
+	WC_TRY(ssd_.init(mp, dev));
+	if (!ssd_.read_head(bs_ >> 9).ok())
+		return Error{-WC_EIO, "Unable to read first block of metadata"};
+
+	const uint8_t *sb = ssd_.mirror();
+	if (le32_at(sb, kOffMagic) == 0 && le32_at(sb, kOffVersion) == 0) {
+		if (!ssd_.format().ok())
+			return Error{-WC_EIO, "Unable to initialize device"};
+	}
+	uint64_t n;
+	WC_TRY(validate_superblock(sb, area_bytes, &n));
+	WC_TRY(init_map(n));
+	dev_ = &dev;
+	return ssd_.set_n_blocks(n);
+}
+
+// upstream's checks, in its order and with its texts. n_blocks comes from
+// the superblock: every size computed from it is checked for overflow
+// before anything is addressed.
+Status Cache::validate_superblock(const uint8_t *sb, uint64_t area_bytes, uint64_t *out_n)
+{
+	if (le32_at(sb, kOffMagic) != kMagic)
 		return Error{-WC_EINVAL, "Invalid magic in the superblock"};
-	if (le32_at(kOffVersion) != kVersion)
+	if (le32_at(sb, kOffVersion) != kVersion)
 		return Error{-WC_EINVAL, "Invalid version in the superblock"};
-	if (le32_at(kOffBlockSize) != bs_)
+	if (le32_at(sb, kOffBlockSize) != bs_)
 		return Error{-WC_EINVAL, "Block size does not match superblock"};
 
-	// n_blocks comes from the superblock: every size computed from it is
-	// checked for overflow before anything is addressed.
-	uint64_t n = le64_at(kOffNBlocks);
+	uint64_t n = le64_at(sb, kOffNBlocks);
 	constexpr Error kOverflow = {-WC_EINVAL, "Overflow in size calculation"};
 	if (n > (~0ull - kSuperblockBytes) / kEntryBytes)
 		return kOverflow;
@@ -93,20 +141,24 @@ Status Cache::open(const CacheParams &params, Pmem &pmem, CacheArea area)
 	uint64_t data_size = n * bs_;
 	if (data_off + data_size < data_off)
 		return kOverflow;
-	if (data_off + data_size > area.bytes)
+	if (data_off + data_size > area_bytes)
 		return Error{-WC_EINVAL, "Memory area is too small"};
+	*out_n = n;
+	return Status::success();
+}
 
+Status Cache::init_map(uint64_t n)
+{
 	n_blocks_ = n;
-	data_ = area_.base + data_off;
 	// upstream: free-block thresholds, rounded to nearest.
-	high_free_ = (n * (100 - params.high_watermark) + 50) / 100;
-	low_free_ = (n * (100 - params.low_watermark) + 50) / 100;
-	if (params.cleaner)
+	high_free_ = (n * (100 - params_.high_watermark) + 50) / 100;
+	low_free_ = (n * (100 - params_.low_watermark) + 50) / 100;
+	if (params_.cleaner)
 		high_free_ = low_free_ = n;
 	unsigned int shift = 0;
 	while ((512u << shift) < bs_)
 		shift++;
-	return map_.init(n, shift, params.max_age_ms != WC_MAX_AGE_UNSPECIFIED);
+	return map_.init(n, shift, params_.max_age_ms != WC_MAX_AGE_UNSPECIFIED);
 }
 
 } // namespace wc

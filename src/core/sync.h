@@ -85,13 +85,24 @@ private:
 
 class ExclusiveGuard {
 public:
-	explicit ExclusiveGuard(Gate &g) : g_(g) { g_.enter_exclusive(); }
-	~ExclusiveGuard() { g_.exit_exclusive(); }
+	// `take` = false: a no-op guard, for paths that need the gate only in
+	// one mode.
+	explicit ExclusiveGuard(Gate &g, bool take = true) : g_(g), held_(take)
+	{
+		if (held_)
+			g_.enter_exclusive();
+	}
+	~ExclusiveGuard()
+	{
+		if (held_)
+			g_.exit_exclusive();
+	}
 	ExclusiveGuard(const ExclusiveGuard &) = delete;
 	ExclusiveGuard &operator=(const ExclusiveGuard &) = delete;
 
 private:
 	Gate &g_;
+	bool held_;
 };
 
 } // namespace wc

@@ -32,6 +32,12 @@ bool Cache::writeback_next(WritebackRun *run, bool all)
 {
 	for (;;) {
 		{
+			// SSD: a block overwritten in place may still have its
+			// data write in flight; the copy must read the new data.
+			// The gate keeps new writes out while we wait and pick.
+			ExclusiveGuard picking(gate_, dev_ != nullptr);
+			if (dev_ && __atomic_load_n(&overwrote_committed_, __ATOMIC_RELAXED))
+				dev_->wait_for_data_writes();
 			Guard g(lock_);
 			if (has_error())
 				return false;
@@ -42,23 +48,7 @@ bool Cache::writeback_next(WritebackRun *run, bool all)
 			if (b == kNoBlock)
 				return false;
 			if (map_.state(b) & BlockMap::kCommitted) {
-				const uint64_t step = bs_ >> 9;
-				run->sector = map_.sector(b);
-				run->count = 0;
-				for (;;) {
-					map_.unlink(b);
-					map_.set_flag(b, BlockMap::kInProgress);
-					map_.push_tail(BlockMap::kWriteback, b);
-					run->blocks[run->count++] = b;
-					writeback_size_++;
-					if (run->count == WritebackRun::kMaxBlocks)
-						break;
-					b = map_.find(run->sector + run->count * step);
-					if (b == kNoBlock ||
-					    (map_.state(b) & (BlockMap::kCommitted | BlockMap::kInProgress)) !=
-						    BlockMap::kCommitted)
-						break;
-				}
+				pick_run_locked(run, b);
 				return true;
 			}
 		}
@@ -68,32 +58,55 @@ bool Cache::writeback_next(WritebackRun *run, bool all)
 	}
 }
 
+// A run of committed, idle blocks for consecutive sectors from b's, up to
+// 256. SSD copies a run with one kcopyd job, so its blocks must also be
+// physically consecutive on the cache device.
+void Cache::pick_run_locked(WritebackRun *run, Block b)
+{
+	const uint64_t step = bs_ >> 9;
+	run->sector = map_.sector(b);
+	run->count = 0;
+	for (;;) {
+		map_.unlink(b);
+		map_.set_flag(b, BlockMap::kInProgress);
+		map_.push_tail(BlockMap::kWriteback, b);
+		run->blocks[run->count++] = b;
+		writeback_size_++;
+		if (run->count == WritebackRun::kMaxBlocks)
+			break;
+		b = map_.find(run->sector + run->count * step);
+		if (b == kNoBlock ||
+		    (map_.state(b) & (BlockMap::kCommitted | BlockMap::kInProgress)) !=
+			    BlockMap::kCommitted)
+			break;
+		if (dev_ && b != run->blocks[0] + run->count)
+			break;
+	}
+}
+
 void Cache::writeback_done(const WritebackRun &run, bool ok)
 {
 	ExclusiveGuard freeing(gate_);
-	Guard g(lock_);
-	if (!ok)
-		latch_error(-WC_EIO, "write error");
-	for (uint32_t i = 0; i < run.count; i++) {
-		Block b = run.blocks[i];
-		map_.clear_flag(b, BlockMap::kInProgress);
-		writeback_size_--;
-		bool superseded = map_.state(b) & BlockMap::kSuperseded;
-		if (has_error()) {
-			if (!superseded) {
-				map_.unlink(b);
-				map_.push_tail(BlockMap::kLru, b);
+	{
+		Guard g(lock_);
+		if (!ok)
+			latch_error(-WC_EIO, dev_ ? "copy error" : "write error");
+		for (uint32_t i = 0; i < run.count; i++) {
+			Block b = run.blocks[i];
+			map_.clear_flag(b, BlockMap::kInProgress);
+			writeback_size_--;
+			bool superseded = map_.state(b) & BlockMap::kSuperseded;
+			if (has_error()) {
+				if (!superseded) {
+					map_.unlink(b);
+					map_.push_tail(BlockMap::kLru, b);
+				}
+				continue;
 			}
-			continue;
+			doom_locked(b);
 		}
-		clear_entry(b);
-		if (!superseded)
-			map_.index_erase(b);
-		map_.unlink(b);
-		map_.set_flag(b, BlockMap::kSuperseded);
-		map_.push_tail(BlockMap::kFreeing, b);
 	}
-	release_freeing_locked();
+	release_freeing();
 }
 
 } // namespace wc

@@ -2,19 +2,23 @@
 /*
  * dm-writecache-cxx: the device-mapper target (kernel boundary).
  *
- * Mode 'p' (pmem) is the real cache: the C++ core (src/core) owns the
- * metadata, block map, commit protocol and writeback choice; this file
- * moves bios, runs the threads and timers, and maps the DAX device.
- *
- * Mode 's' (SSD) is still a SKELETON: its table is fully validated and its
- * status rendered, but every bio passes through to the origin and the
- * cache device is never written.
+ * The C++ core (src/core) owns the metadata, block map, commit protocol
+ * and writeback choice; this file moves bios, runs the threads and timers,
+ * and maps the devices:
+ *  - mode 'p' (pmem): data is copied through the DAX mapping; writeback
+ *    sends bios straight from pmem pages;
+ *  - mode 's' (SSD): bios are remapped to the cache device (ssd_io.c
+ *    counts them and does the metadata I/O); writeback copies with
+ *    dm-kcopyd; flush bios, discards and FUA completions go to a worker
+ *    that commits (upstream's flush thread).
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/dax.h>
 #include <linux/device-mapper.h>
+#include <linux/dm-kcopyd.h>
 #include <linux/highmem.h>
+#include <linux/mempool.h>
 #include <linux/minmax.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -32,11 +36,35 @@ module_param(target_name, charp, 0444);
 MODULE_PARM_DESC(target_name,
 		 "device-mapper target name to register (default \"writecache\")");
 
-/* A writeback bio and the run it carries (bioset front_pad). */
+DECLARE_DM_KCOPYD_THROTTLE_WITH_MODULE_PARM(dm_writecache_throttle,
+	"A percentage of time allocated for data copying (SSD writeback)");
+
+/* A writeback bio and the run it carries (bioset front_pad). pmem. */
 struct wc_wb_io {
 	struct wc_target *wc;
 	struct wc_writeback_run run;
 	struct bio bio;
+};
+
+/* A writeback copy (dm-kcopyd job) and its run. SSD. */
+struct wc_copy {
+	struct wc_target *wc;
+	struct list_head entry;
+	bool failed;
+	struct wc_writeback_run run;
+};
+
+/* What end_io must do for a bio (per-bio data). */
+enum wc_bio_kind {
+	WC_BIO_OTHER = 0,
+	WC_BIO_CACHE_READ,	/* remapped to the SSD: counted in flight */
+	WC_BIO_CACHE_WRITE,
+	WC_BIO_CACHE_FUA,	/* ...and completes only after a commit */
+	WC_BIO_ORIGIN_WRITE,	/* origin activity, for pause_writeback */
+};
+
+struct wc_per_bio {
+	u8 kind;
 };
 
 struct wc_target {
@@ -46,8 +74,8 @@ struct wc_target {
 	struct wc_config cfg;
 	bool flush_on_suspend;
 
-	/* pmem mode */
 	struct wc_cache *core;
+	/* pmem mode */
 	struct wc_dax_map dax;
 	struct workqueue_struct *wq;		/* writeback + commit, ordered */
 	struct workqueue_struct *endio_wq;
@@ -65,13 +93,25 @@ struct wc_target {
 	atomic_t writeback_all;
 	bool suspended;
 
-	/* SSD skeleton counters */
-	u64 n_blocks;
-	atomic64_t reads;
-	atomic64_t writes;
-	atomic64_t flushes;
-	atomic64_t discards;
+	/* SSD mode */
+	struct wc_ssd_dev ssd;
+	struct dm_kcopyd_client *kcopyd;
+	mempool_t copy_pool;
+	struct list_head copy_done;		/* under endio_lock */
+	struct workqueue_struct *flush_wq;	/* commits for flush/FUA, discards */
+	struct work_struct flush_work;
+	spinlock_t flush_lock;
+	struct bio_list flush_list;
+	/* pause_writeback: origin writes in flight, and when they drained */
+	spinlock_t iot_lock;
+	unsigned int iot_in_flight;
+	unsigned long iot_idle_since;
 };
+
+static bool wc_is_ssd(struct wc_target *wc)
+{
+	return !wc->cfg.pmem;
+}
 
 static int wc_get_device(void *ctx, enum wc_dev_role role, const char *path,
 			 struct wc_dev_info *info)
@@ -107,23 +147,39 @@ static void wc_writeback_endio(struct bio *bio)
 	queue_work(wc->endio_wq, &wc->endio_work);
 }
 
+static void wc_copy_endio(int read_err, unsigned long write_err, void *context)
+{
+	struct wc_copy *c = context;
+	struct wc_target *wc = c->wc;
+	unsigned long flags;
+
+	c->failed = read_err || write_err;
+	spin_lock_irqsave(&wc->endio_lock, flags);
+	list_add_tail(&c->entry, &wc->copy_done);
+	spin_unlock_irqrestore(&wc->endio_lock, flags);
+	queue_work(wc->endio_wq, &wc->endio_work);
+}
+
 /*
- * Completed writeback bios free their blocks in process context. Without
- * FUA the origin is flushed first, so nothing is freed before it is
- * durable on the origin.
+ * Completed writeback bios (pmem) and copies (SSD) free their blocks in
+ * process context. Without FUA (SSD always) the origin is flushed first,
+ * so nothing is freed before it is durable on the origin.
  */
 static void wc_endio_work(struct work_struct *work)
 {
 	struct wc_target *wc = container_of(work, struct wc_target, endio_work);
+	struct wc_copy *c, *tmp;
 	struct bio_list list;
+	LIST_HEAD(copies);
 	struct bio *bio;
 	bool flush_ok = true;
 
 	spin_lock_irq(&wc->endio_lock);
 	list = wc->endio_list;
 	bio_list_init(&wc->endio_list);
+	list_splice_init(&wc->copy_done, &copies);
 	spin_unlock_irq(&wc->endio_lock);
-	if (bio_list_empty(&list))
+	if (bio_list_empty(&list) && list_empty(&copies))
 		return;
 	if (!wc->cfg.writeback_fua)
 		flush_ok = !blkdev_issue_flush(wc->origin->bdev);
@@ -134,6 +190,10 @@ static void wc_endio_work(struct work_struct *work)
 		wc_cache_writeback_done(wc->core, &io->run,
 					flush_ok && !bio->bi_status);
 		bio_put(bio);
+	}
+	list_for_each_entry_safe(c, tmp, &copies, entry) {
+		wc_cache_writeback_done(wc->core, &c->run, flush_ok && !c->failed);
+		mempool_free(c, &wc->copy_pool);
 	}
 	wake_up_all(&wc->freelist_wait);
 	wake_up_all(&wc->writeback_wait);
@@ -146,48 +206,130 @@ static bool wc_writeback_throttled(struct wc_target *wc)
 	return jobs && wc_cache_writeback_blocks(wc->core) >= jobs;
 }
 
+/* pmem: one bio per run, straight from the pmem pages. */
+static bool wc_writeback_pmem(struct wc_target *wc, bool all, sector_t origin_end)
+{
+	unsigned int step = wc_step(wc);
+	struct wc_wb_io *io;
+	struct bio *bio;
+	u32 i;
+
+	bio = bio_alloc_bioset(wc->origin->bdev, WC_WRITEBACK_MAX_BLOCKS,
+			       REQ_OP_WRITE, GFP_NOIO, &wc->bio_set);
+	io = container_of(bio, struct wc_wb_io, bio);
+	io->wc = wc;
+	if (!wc_cache_writeback_next(wc->core, &io->run, all)) {
+		bio_put(bio);
+		return false;
+	}
+	bio->bi_iter.bi_sector = io->run.sector;
+	bio->bi_end_io = wc_writeback_endio;
+	if (wc->cfg.writeback_fua)
+		bio->bi_opf |= REQ_FUA;
+	for (i = 0; i < io->run.count; i++) {
+		const void *addr = wc_cache_block_data(wc->core, io->run.blocks[i]);
+
+		/* An origin that shrank drops the blocks past its end. */
+		if (io->run.sector + (u64)i * step >= origin_end)
+			break;
+		if (!bio_add_page(bio, wc_dax_page(&wc->dax, addr),
+				  wc->cfg.block_size, offset_in_page(addr)))
+			break;
+	}
+	if (!bio_sectors(bio)) {
+		bio->bi_status = BLK_STS_OK;
+		bio_endio(bio);
+	} else {
+		submit_bio(bio);
+	}
+	return true;
+}
+
+/* SSD: one kcopyd job per run (its cache blocks are consecutive). */
+static bool wc_writeback_ssd(struct wc_target *wc, bool all, sector_t origin_end)
+{
+	struct dm_io_region from, to;
+	struct wc_copy *c;
+	u64 n;
+
+	c = mempool_alloc(&wc->copy_pool, GFP_NOIO);
+	c->wc = wc;
+	c->failed = false;
+	if (!wc_cache_writeback_next(wc->core, &c->run, all)) {
+		mempool_free(c, &wc->copy_pool);
+		return false;
+	}
+	n = (u64)c->run.count * wc_step(wc);
+	/* An origin that shrank drops the blocks past its end. */
+	if (c->run.sector >= origin_end) {
+		wc_copy_endio(0, 0, c);
+		return true;
+	}
+	n = min_t(u64, n, origin_end - c->run.sector);
+	from.bdev = wc->cache->bdev;
+	from.sector = wc->cfg.start_sector +
+		      wc_cache_ssd_block_sector(wc->core, c->run.blocks[0]);
+	from.count = n;
+	to.bdev = wc->origin->bdev;
+	to.sector = c->run.sector;
+	to.count = n;
+	dm_kcopyd_copy(wc->kcopyd, &from, 1, &to, 0, wc_copy_endio, c);
+	return true;
+}
+
+/* jiffies since the last origin write (redirected by us) completed. */
+static unsigned long wc_origin_idle(struct wc_target *wc)
+{
+	unsigned long idle = 0;
+
+	spin_lock_irq(&wc->iot_lock);
+	if (!wc->iot_in_flight)
+		idle = jiffies - wc->iot_idle_since;
+	spin_unlock_irq(&wc->iot_lock);
+	return idle;
+}
+
+/*
+ * pause_writeback (SSD): wait until the origin saw no redirected write for
+ * `pause`; not for the cleaner, a full writeback or a suspend.
+ */
+static void wc_writeback_pause(struct wc_target *wc)
+{
+	unsigned long pause = msecs_to_jiffies(wc->cfg.pause_writeback_ms);
+
+	if (!pause)
+		return;
+	for (;;) {
+		unsigned long idle;
+
+		if (wc->cfg.cleaner || wc->suspended ||
+		    atomic_read(&wc->writeback_all) || wc_cache_has_error(wc->core))
+			return;
+		idle = wc_origin_idle(wc);
+		if (idle >= pause)
+			return;
+		set_current_state(TASK_IDLE);
+		schedule_timeout(min(pause - idle, (unsigned long)HZ));
+	}
+}
+
 static void wc_writeback_work(struct work_struct *work)
 {
 	struct wc_target *wc = container_of(work, struct wc_target, writeback_work);
 	sector_t origin_end = bdev_nr_sectors(wc->origin->bdev);
-	unsigned int step = wc_step(wc);
 	bool all = atomic_read(&wc->writeback_all) > 0;
 	struct blk_plug plug;
 
+	if (wc_is_ssd(wc)) {
+		dm_kcopyd_client_flush(wc->kcopyd);
+		wc_writeback_pause(wc);
+	}
 	blk_start_plug(&plug);
 	while (!wc_cache_has_error(wc->core)) {
-		struct wc_wb_io *io;
-		struct bio *bio;
-		u32 i;
-
-		bio = bio_alloc_bioset(wc->origin->bdev, WC_WRITEBACK_MAX_BLOCKS,
-				       REQ_OP_WRITE, GFP_NOIO, &wc->bio_set);
-		io = container_of(bio, struct wc_wb_io, bio);
-		io->wc = wc;
-		if (!wc_cache_writeback_next(wc->core, &io->run, all)) {
-			bio_put(bio);
+		bool more = wc_is_ssd(wc) ? wc_writeback_ssd(wc, all, origin_end) :
+					    wc_writeback_pmem(wc, all, origin_end);
+		if (!more)
 			break;
-		}
-		bio->bi_iter.bi_sector = io->run.sector;
-		bio->bi_end_io = wc_writeback_endio;
-		if (wc->cfg.writeback_fua)
-			bio->bi_opf |= REQ_FUA;
-		for (i = 0; i < io->run.count; i++) {
-			const void *addr = wc_cache_block_data(wc->core, io->run.blocks[i]);
-
-			/* An origin that shrank drops the blocks past its end. */
-			if (io->run.sector + (u64)i * step >= origin_end)
-				break;
-			if (!bio_add_page(bio, wc_dax_page(&wc->dax, addr),
-					  wc->cfg.block_size, offset_in_page(addr)))
-				break;
-		}
-		if (!bio_sectors(bio)) {
-			bio->bi_status = BLK_STS_OK;
-			bio_endio(bio);
-		} else {
-			submit_bio(bio);
-		}
 		if (wc_writeback_throttled(wc)) {
 			blk_finish_plug(&plug);
 			wait_event(wc->writeback_wait, !wc_writeback_throttled(wc));
@@ -459,36 +601,199 @@ static int wc_map_pmem(struct wc_target *wc, struct bio *bio)
 	return r;
 }
 
-/* ---- map (SSD skeleton) ------------------------------------------------ */
+/* ---- map (SSD) --------------------------------------------------------- */
 
-static int wc_map_passthrough(struct wc_target *wc, struct bio *bio)
+static void wc_arm_autocommit(struct wc_target *wc)
+{
+	if (!timer_pending(&wc->autocommit_timer))
+		mod_timer(&wc->autocommit_timer,
+			  jiffies + msecs_to_jiffies(wc->cfg.autocommit_time_ms));
+}
+
+/* Flush bios, discards and FUA completions: handled by the flush worker. */
+static void wc_offload(struct wc_target *wc, struct bio *bio)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&wc->flush_lock, flags);
+	bio_list_add(&wc->flush_list, bio);
+	spin_unlock_irqrestore(&wc->flush_lock, flags);
+	queue_work(wc->flush_wq, &wc->flush_work);
+}
+
+/*
+ * One commit serves every flush and FUA bio taken from the list: each of
+ * them completed (FUA) or arrived (flush) before the commit began.
+ */
+static void wc_flush_work(struct work_struct *work)
+{
+	struct wc_target *wc = container_of(work, struct wc_target, flush_work);
+	struct bio_list list, done;
+	struct bio *bio;
+	blk_status_t st;
+
+	spin_lock_irq(&wc->flush_lock);
+	list = wc->flush_list;
+	bio_list_init(&wc->flush_list);
+	spin_unlock_irq(&wc->flush_lock);
+	bio_list_init(&done);
+
+	while ((bio = bio_list_pop(&list))) {
+		if (bio_op(bio) != REQ_OP_DISCARD) {
+			bio_list_add(&done, bio);
+			continue;
+		}
+		wc_cache_discard(wc->core, bio->bi_iter.bi_sector, bio_end_sector(bio));
+		if (wc_cache_has_error(wc->core)) {
+			bio_io_error(bio);
+			continue;
+		}
+		bio_set_dev(bio, wc->origin->bdev);
+		submit_bio_noacct(bio);
+	}
+	if (bio_list_empty(&done))
+		return;
+	st = wc_cache_commit(wc->core) || wc_cache_has_error(wc->core) ?
+		BLK_STS_IOERR : BLK_STS_OK;
+	while ((bio = bio_list_pop(&done))) {
+		bio->bi_status = st;
+		bio_endio(bio);
+	}
+}
+
+static int wc_ssd_to_origin(struct wc_target *wc, struct bio *bio)
+{
+	if (bio_op(bio) == REQ_OP_WRITE && wc->cfg.pause_writeback_ms) {
+		struct wc_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+		pb->kind = WC_BIO_ORIGIN_WRITE;
+		spin_lock_irq(&wc->iot_lock);
+		wc->iot_in_flight++;
+		spin_unlock_irq(&wc->iot_lock);
+	}
+	bio_set_dev(bio, wc->origin->bdev);
+	return DM_MAPIO_REMAPPED;
+}
+
+static int wc_ssd_to_cache(struct wc_target *wc, struct bio *bio,
+			   const struct wc_ssd_mapping *m, enum wc_bio_kind kind)
+{
+	struct wc_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+	pb->kind = kind;
+	bio_set_dev(bio, wc->cache->bdev);
+	bio->bi_iter.bi_sector = wc->cfg.start_sector + m->cache_sector;
+	return DM_MAPIO_REMAPPED;
+}
+
+static int wc_map_ssd(struct wc_target *wc, struct bio *bio)
 {
 	unsigned int step = wc_step(wc);
+	struct wc_ssd_mapping m;
+	enum wc_ssd_target t;
 	u64 blocks;
 
-	bio_set_dev(bio, wc->origin->bdev);
 	if (bio->bi_opf & REQ_PREFLUSH) {
-		if (dm_bio_get_target_bio_nr(bio) == 0)
-			atomic64_inc(&wc->flushes);
-		return DM_MAPIO_REMAPPED;
+		if (wc_cache_has_error(wc->core))
+			return DM_MAPIO_KILL;
+		/* The second flush bio flushes the origin (write-arounds). */
+		if (dm_bio_get_target_bio_nr(bio))
+			return wc_ssd_to_origin(wc, bio);
+		wc_cache_count_flush(wc->core);
+		wc_offload(wc, bio);
+		return DM_MAPIO_SUBMITTED;
 	}
 	if (!wc_remap_aligned(wc, bio))
 		return DM_MAPIO_KILL;
 	blocks = bio_sectors(bio) / step;
-	if (bio_op(bio) == REQ_OP_DISCARD)
-		atomic64_add(blocks, &wc->discards);
-	else if (bio_data_dir(bio) == READ)
-		atomic64_add(blocks, &wc->reads);
-	else
-		atomic64_add(blocks, &wc->writes);
-	return DM_MAPIO_REMAPPED;
+	if (bio_op(bio) == REQ_OP_DISCARD) {
+		if (wc_cache_has_error(wc->core)) {
+			wc_cache_count_discard(wc->core, blocks);
+			return DM_MAPIO_KILL;
+		}
+		wc_offload(wc, bio);
+		return DM_MAPIO_SUBMITTED;
+	}
+
+	if (bio_data_dir(bio) == READ) {
+		t = wc_cache_ssd_map_read(wc->core, bio->bi_iter.bi_sector, blocks, &m);
+		if (m.blocks < blocks)
+			dm_accept_partial_bio(bio, m.blocks * step);
+		if (t != WC_SSD_CACHE)
+			return wc_ssd_to_origin(wc, bio);
+		/* A block still being written must not be read half-done. */
+		if (m.uncommitted)
+			wait_event(wc->ssd.wait, !atomic_read(&wc->ssd.inflight[WRITE]));
+		return wc_ssd_to_cache(wc, bio, &m, WC_BIO_CACHE_READ);
+	}
+
+	for (;;) {
+		t = wc_cache_ssd_map_write(wc->core, bio->bi_iter.bi_sector, blocks,
+					   !!(bio->bi_opf & REQ_META), &m);
+		if (t != WC_SSD_NOSPACE)
+			break;
+		wc_queue_writeback(wc);
+		wait_event(wc->freelist_wait, wc_cache_free_blocks(wc->core) ||
+			   wc_cache_has_error(wc->core));
+	}
+	if (t == WC_SSD_ERROR)
+		return DM_MAPIO_KILL;
+	if (m.blocks < blocks)
+		dm_accept_partial_bio(bio, m.blocks * step);
+	if (t == WC_SSD_ORIGIN)
+		return wc_ssd_to_origin(wc, bio);
+	if (m.commit_now)
+		queue_work(wc->wq, &wc->commit_work);
+	else if (m.arm_timer)
+		wc_arm_autocommit(wc);
+	if (wc_cache_writeback_wanted(wc->core))
+		wc_queue_writeback(wc);
+	if (bio->bi_opf & REQ_FUA) {
+		/* The commit after completion makes it durable (6.12 semantics). */
+		bio->bi_opf &= ~REQ_FUA;
+		return wc_ssd_to_cache(wc, bio, &m, WC_BIO_CACHE_FUA);
+	}
+	return wc_ssd_to_cache(wc, bio, &m, WC_BIO_CACHE_WRITE);
 }
 
 static int wc_map(struct dm_target *ti, struct bio *bio)
 {
 	struct wc_target *wc = ti->private;
+	struct wc_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 
-	return wc->core ? wc_map_pmem(wc, bio) : wc_map_passthrough(wc, bio);
+	pb->kind = WC_BIO_OTHER;
+	return wc_is_ssd(wc) ? wc_map_ssd(wc, bio) : wc_map_pmem(wc, bio);
+}
+
+static int wc_end_io(struct dm_target *ti, struct bio *bio, blk_status_t *error)
+{
+	struct wc_target *wc = ti->private;
+	struct wc_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	unsigned long flags;
+
+	switch (pb->kind) {
+	case WC_BIO_CACHE_READ:
+		wc_ssd_data_io_end(&wc->ssd, false);
+		break;
+	case WC_BIO_CACHE_WRITE:
+		wc_ssd_data_io_end(&wc->ssd, true);
+		break;
+	case WC_BIO_CACHE_FUA:
+		wc_ssd_data_io_end(&wc->ssd, true);
+		if (*error)
+			break;
+		pb->kind = WC_BIO_OTHER;
+		wc_offload(wc, bio);
+		return DM_ENDIO_INCOMPLETE;
+	case WC_BIO_ORIGIN_WRITE:
+		spin_lock_irqsave(&wc->iot_lock, flags);
+		if (!--wc->iot_in_flight)
+			wc->iot_idle_since = jiffies;
+		spin_unlock_irqrestore(&wc->iot_lock, flags);
+		break;
+	}
+	pb->kind = WC_BIO_OTHER;
+	return DM_ENDIO_DONE;
 }
 
 /* ---- constructor / destructor ------------------------------------------ */
@@ -503,12 +808,18 @@ static void wc_dtr(struct dm_target *ti)
 		del_timer_sync(&wc->autocommit_timer);
 		del_timer_sync(&wc->max_age_timer);
 	}
+	if (wc->flush_wq)
+		destroy_workqueue(wc->flush_wq);
 	if (wc->wq)
 		destroy_workqueue(wc->wq);
+	if (wc->kcopyd)
+		dm_kcopyd_client_destroy(wc->kcopyd);
 	if (wc->endio_wq)
 		destroy_workqueue(wc->endio_wq);
 	if (wc->core)
 		wc_cache_destroy(wc->core);
+	wc_ssd_dev_exit(&wc->ssd);
+	mempool_exit(&wc->copy_pool);
 	if (wc->bio_set_ready)
 		bioset_exit(&wc->bio_set);
 	wc_dax_unmap(&wc->dax);
@@ -535,6 +846,36 @@ static int wc_check_pmem(struct wc_target *wc)
 	return 0;
 }
 
+/* Threads, timers and lists both modes use. */
+static int wc_ctr_common(struct wc_target *wc)
+{
+	struct dm_target *ti = wc->ti;
+
+	wc->wq = alloc_workqueue("writecache-writeback", WQ_MEM_RECLAIM, 1);
+	wc->endio_wq = alloc_workqueue("writecache-endio", WQ_MEM_RECLAIM, 1);
+	if (!wc->wq || !wc->endio_wq) {
+		ti->error = "Could not allocate writeback workqueue";
+		return -ENOMEM;
+	}
+	INIT_WORK(&wc->writeback_work, wc_writeback_work);
+	INIT_WORK(&wc->commit_work, wc_commit_work);
+	INIT_WORK(&wc->endio_work, wc_endio_work);
+	INIT_WORK(&wc->flush_work, wc_flush_work);
+	timer_setup(&wc->autocommit_timer, wc_autocommit_timer, 0);
+	timer_setup(&wc->max_age_timer, wc_max_age_timer, 0);
+	init_waitqueue_head(&wc->freelist_wait);
+	init_waitqueue_head(&wc->writeback_wait);
+	spin_lock_init(&wc->endio_lock);
+	bio_list_init(&wc->endio_list);
+	INIT_LIST_HEAD(&wc->copy_done);
+	spin_lock_init(&wc->flush_lock);
+	bio_list_init(&wc->flush_list);
+	spin_lock_init(&wc->iot_lock);
+	wc->iot_idle_since = jiffies;
+	atomic_set(&wc->writeback_all, 0);
+	return 0;
+}
+
 static int wc_ctr_pmem(struct wc_target *wc)
 {
 	struct dm_target *ti = wc->ti;
@@ -556,23 +897,6 @@ static int wc_ctr_pmem(struct wc_target *wc)
 		return r;
 	}
 	wc->bio_set_ready = true;
-	wc->wq = alloc_workqueue("writecache-writeback", WQ_MEM_RECLAIM, 1);
-	wc->endio_wq = alloc_workqueue("writecache-endio", WQ_MEM_RECLAIM, 1);
-	if (!wc->wq || !wc->endio_wq) {
-		ti->error = "Could not allocate writeback workqueue";
-		return -ENOMEM;
-	}
-	INIT_WORK(&wc->writeback_work, wc_writeback_work);
-	INIT_WORK(&wc->commit_work, wc_commit_work);
-	INIT_WORK(&wc->endio_work, wc_endio_work);
-	timer_setup(&wc->autocommit_timer, wc_autocommit_timer, 0);
-	timer_setup(&wc->max_age_timer, wc_max_age_timer, 0);
-	init_waitqueue_head(&wc->freelist_wait);
-	init_waitqueue_head(&wc->writeback_wait);
-	spin_lock_init(&wc->endio_lock);
-	bio_list_init(&wc->endio_list);
-	atomic_set(&wc->writeback_all, 0);
-
 	r = wc_cache_create(&wc->cfg, wc->dax.area, wc->dax.area_bytes,
 			    &wc->core, &error);
 	if (r) {
@@ -581,7 +905,45 @@ static int wc_ctr_pmem(struct wc_target *wc)
 		return r;
 	}
 	wc_dax_flush_cache(&wc->dax);
-	wc->suspended = true;	/* until the first resume loads the map */
+	return 0;
+}
+
+static int wc_ctr_ssd(struct wc_target *wc)
+{
+	struct dm_target *ti = wc->ti;
+	const char *error;
+	int r;
+
+	r = mempool_init_kmalloc_pool(&wc->copy_pool, 16, sizeof(struct wc_copy));
+	if (r) {
+		ti->error = "Could not allocate mempool";
+		return r;
+	}
+	wc->flush_wq = alloc_workqueue("writecache-flush", WQ_MEM_RECLAIM, 1);
+	if (!wc->flush_wq) {
+		ti->error = "Couldn't spawn flush thread";
+		return -ENOMEM;
+	}
+	r = wc_ssd_dev_init(&wc->ssd, wc->cache->bdev, wc->cfg.start_sector);
+	if (r) {
+		ti->error = "Unable to allocate dm-io client";
+		return r;
+	}
+	wc->kcopyd = dm_kcopyd_client_create(&dm_kcopyd_throttle);
+	if (IS_ERR(wc->kcopyd)) {
+		r = PTR_ERR(wc->kcopyd);
+		wc->kcopyd = NULL;
+		ti->error = "Unable to allocate dm-kcopyd client";
+		return r;
+	}
+	r = wc_cache_create_ssd(&wc->cfg, &wc->ssd.ops,
+				wc->cfg.cache_bytes - (wc->cfg.start_sector << SECTOR_SHIFT),
+				&wc->core, &error);
+	if (r) {
+		wc->core = NULL;
+		ti->error = (char *)error;
+		return r;
+	}
 	return 0;
 }
 
@@ -597,7 +959,6 @@ static int wc_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	};
 	struct wc_target *wc;
 	const char *error;
-	u64 area;
 	int r;
 
 	wc = kzalloc(sizeof(*wc), GFP_KERNEL);
@@ -615,23 +976,17 @@ static int wc_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad;
 	}
 
-	if (wc->cfg.pmem) {
-		r = wc_ctr_pmem(wc);
-		if (r)
-			goto bad;
-	} else {
-		/* Skeleton: the geometry a fresh format would have. */
-		area = wc->cfg.cache_bytes - (wc->cfg.start_sector << SECTOR_SHIFT);
-		r = wc_layout_n_blocks(area, wc->cfg.block_size, &wc->n_blocks, NULL);
-		if (r) {
-			ti->error = "Invalid device size";
-			goto bad;
-		}
-	}
+	r = wc_ctr_common(wc);
+	if (!r)
+		r = wc->cfg.pmem ? wc_ctr_pmem(wc) : wc_ctr_ssd(wc);
+	if (r)
+		goto bad;
 
+	wc->suspended = true;	/* until the first resume loads the map */
 	ti->num_flush_bios = wc->cfg.pmem ? 1 : 2;
 	ti->flush_supported = true;
 	ti->num_discard_bios = 1;
+	ti->per_io_data_size = sizeof(struct wc_per_bio);
 	return 0;
 
 bad:
@@ -646,10 +1001,10 @@ static void wc_postsuspend(struct dm_target *ti)
 	struct wc_target *wc = ti->private;
 	bool all = false;
 
-	if (!wc->core)
-		return;
 	del_timer_sync(&wc->autocommit_timer);
 	del_timer_sync(&wc->max_age_timer);
+	if (wc->flush_wq)
+		flush_workqueue(wc->flush_wq);
 	wc_cache_commit(wc->core);
 	if (wc->flush_on_suspend) {
 		wc->flush_on_suspend = false;
@@ -670,8 +1025,6 @@ static void wc_resume(struct dm_target *ti)
 {
 	struct wc_target *wc = ti->private;
 
-	if (!wc->core)
-		return;
 	wc_dax_invalidate_cache(&wc->dax);
 	wc_cache_load(wc->core);
 	wc->suspended = false;
@@ -692,17 +1045,7 @@ static void wc_status(struct dm_target *ti, status_type_t type,
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		if (wc->core) {
-			wc_cache_fill_status(wc->core, &st);
-		} else {
-			st.n_blocks = wc->n_blocks;
-			st.free_blocks = wc->n_blocks;
-			st.reads = atomic64_read(&wc->reads);
-			st.writes = atomic64_read(&wc->writes);
-			st.writes_around = st.writes;
-			st.flushes = atomic64_read(&wc->flushes);
-			st.discards = atomic64_read(&wc->discards);
-		}
+		wc_cache_fill_status(wc->core, &st);
 		wc_format_info(&st, result, maxlen);
 		break;
 	case STATUSTYPE_TABLE:
@@ -720,8 +1063,6 @@ static int wc_message_flush(struct wc_target *wc)
 {
 	if (dm_suspended(wc->ti))
 		return -EBUSY;
-	if (!wc->core)
-		return 0;
 	if (wc_cache_has_error(wc->core))
 		return -EIO;
 	wc_cache_commit(wc->core);
@@ -747,19 +1088,13 @@ static int wc_message(struct dm_target *ti, unsigned int argc, char **argv,
 	case WC_MSG_CLEANER:
 		/* Like upstream: not shown in the TABLE line. */
 		wc->flush_on_suspend = true;
-		if (wc->core) {
-			wc_cache_set_cleaner(wc->core);
-			if (!dm_suspended(ti))
-				wc_queue_writeback(wc);
-		}
+		wc->cfg.cleaner = 1;	/* the pause no longer applies */
+		wc_cache_set_cleaner(wc->core);
+		if (!dm_suspended(ti))
+			wc_queue_writeback(wc);
 		return 0;
 	case WC_MSG_CLEAR_STATS:
-		if (wc->core)
-			wc_cache_clear_stats(wc->core);
-		atomic64_set(&wc->reads, 0);
-		atomic64_set(&wc->writes, 0);
-		atomic64_set(&wc->flushes, 0);
-		atomic64_set(&wc->discards, 0);
+		wc_cache_clear_stats(wc->core);
 		return 0;
 	case WC_MSG_UNKNOWN:
 		DMERR("unrecognised message received: %s", argv[0]);
@@ -794,6 +1129,7 @@ static struct target_type wc_target_type = {
 	.ctr = wc_ctr,
 	.dtr = wc_dtr,
 	.map = wc_map,
+	.end_io = wc_end_io,
 	.postsuspend = wc_postsuspend,
 	.resume = wc_resume,
 	.status = wc_status,

@@ -5,6 +5,7 @@
 
 #include <linux/device-mapper.h>
 #include <linux/types.h>
+#include <linux/wait.h>
 
 #include "wc_abi.h"
 
@@ -21,5 +22,23 @@ void wc_dax_unmap(struct wc_dax_map *m);
 struct page *wc_dax_page(const struct wc_dax_map *m, const void *addr);
 void wc_dax_flush_cache(const struct wc_dax_map *m);
 void wc_dax_invalidate_cache(const struct wc_dax_map *m);
+
+/* SSD mode: the cache device under the core (ssd_io.c). */
+struct wc_ssd_dev {
+	struct block_device *bdev;
+	sector_t start;			/* start_sector */
+	struct dm_io_client *io;
+	atomic_t inflight[2];		/* data bios to the cache, [write] */
+	atomic_t md_pending;		/* metadata writes in flight */
+	int md_error;			/* first metadata write error */
+	wait_queue_head_t wait;
+	struct wc_ssd_ops ops;
+};
+
+int wc_ssd_dev_init(struct wc_ssd_dev *d, struct block_device *bdev,
+		    sector_t start);
+void wc_ssd_dev_exit(struct wc_ssd_dev *d);
+/* A data bio the core reported with data_io_begin() completed. */
+void wc_ssd_data_io_end(struct wc_ssd_dev *d, bool write);
 
 #endif /* WC_KERNEL_H */
