@@ -153,7 +153,7 @@ for t in "${TESTS[@]}"; do
 	[ -f "$t" ] || die "test script $t not found"
 	n=$(basename "$t")
 	case "$n" in *[!A-Za-z0-9._+-]*) die "test name '$n' has unsupported characters" ;; esac
-	case "$n" in lib.sh | wc-select.sh | LIST) die "test name '$n' is reserved" ;; esac
+	case "$n" in lib.sh | wc-select.sh | *-lib.sh | LIST) die "test name '$n' is reserved" ;; esac
 	[ -z "${SEEN_NAMES[$n]:-}" ] || die "two tests named $n"
 	SEEN_NAMES[$n]=1
 	NAMES+=("$n")
@@ -228,6 +228,9 @@ mkdir -p "$OV/tests" "$OV/ko"
 cp "$LIB" "$OV/tests/lib.sh"
 # Shared by the writecache tests (module selection and helpers).
 cp "$REPO/tests/vm/wc-select.sh" "$OV/tests/wc-select.sh"
+for f in "$REPO"/tests/vm/*-lib.sh; do
+	[ -e "$f" ] && cp "$f" "$OV/tests/"
+done
 for i in "${!TESTS[@]}"; do
 	cp "${TESTS[$i]}" "$OV/tests/${NAMES[$i]}"
 	echo "${NAMES[$i]}" >>"$OV/tests/LIST"
