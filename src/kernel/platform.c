@@ -9,12 +9,13 @@
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/slab.h>
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/vmalloc.h>
 
-#include "wc_abi.h"
+#include "wc_kernel.h"
 
 #define DM_MSG_PREFIX "writecache"
 
@@ -52,6 +53,32 @@ long wc_plat_alloc_outstanding(void)
 {
 	return atomic_long_read(&wc_allocations);
 }
+
+/* RAM the cores of all live targets hold for their block maps and mirrors. */
+static atomic_long_t wc_ram_bytes = ATOMIC_LONG_INIT(0);
+
+void wc_kernel_account_ram(long delta)
+{
+	atomic_long_add(delta, &wc_ram_bytes);
+}
+
+/*
+ * Read-only counters for leak checks and the RAM-per-block benchmark:
+ * /sys/module/dm_writecache_cxx/parameters/{core_allocations,core_ram_bytes}.
+ */
+static int wc_get_counter(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%ld\n", atomic_long_read(kp->arg));
+}
+
+static const struct kernel_param_ops wc_counter_ops = {
+	.get = wc_get_counter,
+};
+
+module_param_cb(core_allocations, &wc_counter_ops, &wc_allocations, 0444);
+MODULE_PARM_DESC(core_allocations, "allocations the C++ core holds (leak checks)");
+module_param_cb(core_ram_bytes, &wc_counter_ops, &wc_ram_bytes, 0444);
+MODULE_PARM_DESC(core_ram_bytes, "bytes of block map and metadata mirror held by all targets");
 
 void wc_plat_log_error(const char *msg)
 {

@@ -73,6 +73,7 @@ struct wc_target {
 	struct dm_dev *cache;
 	struct wc_config cfg;
 	bool flush_on_suspend;
+	u64 ram_bytes;			/* accounted in core_ram_bytes */
 
 	struct wc_cache *core;
 	/* pmem mode */
@@ -818,6 +819,7 @@ static void wc_dtr(struct dm_target *ti)
 		destroy_workqueue(wc->endio_wq);
 	if (wc->core)
 		wc_cache_destroy(wc->core);
+	wc_kernel_account_ram(-(long)wc->ram_bytes);
 	wc_ssd_dev_exit(&wc->ssd);
 	mempool_exit(&wc->copy_pool);
 	if (wc->bio_set_ready)
@@ -982,6 +984,8 @@ static int wc_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (r)
 		goto bad;
 
+	wc->ram_bytes = wc_cache_ram_bytes(wc->core);
+	wc_kernel_account_ram(wc->ram_bytes);
 	wc->suspended = true;	/* until the first resume loads the map */
 	ti->num_flush_bios = wc->cfg.pmem ? 1 : 2;
 	ti->flush_supported = true;

@@ -23,6 +23,9 @@ struct page *wc_dax_page(const struct wc_dax_map *m, const void *addr);
 void wc_dax_flush_cache(const struct wc_dax_map *m);
 void wc_dax_invalidate_cache(const struct wc_dax_map *m);
 
+/* platform.c: the core_ram_bytes counter. */
+void wc_kernel_account_ram(long delta);
+
 /* SSD mode: the cache device under the core (ssd_io.c). */
 struct wc_ssd_dev {
 	struct block_device *bdev;
