@@ -7,7 +7,7 @@
 # errno from dmesg). The same list runs against the stock dm-writecache
 # and against ours; every outcome must be identical, and must also match
 # the expectation written beside the line.
-# Does NOT cover: I/O through the cache (the target is a skeleton).
+# I/O through the cache is covered by the t-pmem-* and t-ssd-* tests.
 . /tests/lib.sh
 require_ko
 
