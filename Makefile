@@ -8,6 +8,8 @@
 #   make unit            userspace unit tests (CMake + GoogleTest, ASan+UBSan)
 #   make check           every test (what CI runs); ends "N passed, M failed"
 #   make demo            boot an emulated-pmem guest and use a writecache
+#   make bench           benchmarks against stock in one guest boot
+#                        (bench/report.md; not part of make check)
 #   make deps            install build/test dependencies (Debian 12, root)
 
 ifneq ($(KERNELRELEASE),)
@@ -21,7 +23,7 @@ else
 KDIR ?= /usr/src/linux-headers-$(shell scripts/kernels.sh 6.1)
 endif
 
-.PHONY: all modules clean check-build unit check demo deps
+.PHONY: all modules clean check-build unit check demo deps bench
 all modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
@@ -43,6 +45,9 @@ check:
 
 demo:
 	scripts/demo.sh
+
+bench:
+	scripts/bench.sh
 
 deps:
 	scripts/install-deps.sh
