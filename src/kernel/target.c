@@ -872,8 +872,8 @@ static int wc_ctr_common(struct wc_target *wc)
 	INIT_LIST_HEAD(&wc->copy_done);
 	spin_lock_init(&wc->flush_lock);
 	bio_list_init(&wc->flush_list);
+	/* iot_idle_since 0: idle since boot, as upstream's dm_iot_init. */
 	spin_lock_init(&wc->iot_lock);
-	wc->iot_idle_since = jiffies;
 	atomic_set(&wc->writeback_all, 0);
 	return 0;
 }
