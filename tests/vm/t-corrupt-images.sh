@@ -113,7 +113,11 @@ outcome() {
 		dm_remove wci >/dev/null 2>&1 || echo "REMOVE FAILED"
 		echo "ok $_st $_md${_log:+ log: $_log}"
 	else
+		# The table's error line ("table: 254:2: writecache: <text>"),
+		# else the last device-mapper line.
 		_e=$(dmesg | tail -n +$((_before + 1)) |
+			sed -n 's/.*device-mapper: table: [0-9:]*: \(.*\)$/\1/p' | tail -n 1)
+		[ -n "$_e" ] || _e=$(dmesg | tail -n +$((_before + 1)) |
 			sed -n 's/.*device-mapper: \(.*\)$/\1/p' | tail -n 1)
 		echo "err ${_e:-<no dmesg line>}"
 	fi
