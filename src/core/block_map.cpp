@@ -34,7 +34,8 @@ BlockMap::~BlockMap()
 	wc_plat_free(age_);
 }
 
-Status BlockMap::init(uint64_t n, unsigned int block_shift, bool track_age)
+Status BlockMap::init(uint64_t n, unsigned int block_shift, bool track_age,
+		      bool compact_index)
 {
 	if (n == 0 || n > kMaxMapBlocks)
 		return Error{-WC_ENOMEM, "Cannot allocate memory"};
@@ -43,7 +44,10 @@ Status BlockMap::init(uint64_t n, unsigned int block_shift, bool track_age)
 	words_ = (n + 63) / 64;
 	summary_words_ = (words_ + 63) / 64;
 	index_slots_ = static_cast<size_t>(n) * 2;
-	sector_ = alloc_array<uint64_t>(n, &bytes_);
+	if (compact_index)
+		index_slots_ = static_cast<size_t>(n) + static_cast<size_t>(n) / 2 + 1;
+	if (!ext_base_)
+		sector_ = alloc_array<uint64_t>(n, &bytes_);
 	prev_ = alloc_array<uint32_t>(n + kLists, &bytes_);
 	next_ = alloc_array<uint32_t>(n + kLists, &bytes_);
 	state_ = alloc_array<uint8_t>(n, &bytes_);
@@ -55,8 +59,8 @@ Status BlockMap::init(uint64_t n, unsigned int block_shift, bool track_age)
 		if (!age_)
 			return Error{-WC_ENOMEM, "Cannot allocate memory"};
 	}
-	if (!sector_ || !prev_ || !next_ || !state_ || !index_ || !free_bits_ ||
-	    !free_summary_)
+	if ((!sector_ && !ext_base_) || !prev_ || !next_ || !state_ || !index_ ||
+	    !free_bits_ || !free_summary_)
 		return Error{-WC_ENOMEM, "Cannot allocate memory"};
 	reset();
 	return Status::success();
@@ -65,7 +69,8 @@ Status BlockMap::init(uint64_t n, unsigned int block_shift, bool track_age)
 void BlockMap::reset()
 {
 	for (uint64_t b = 0; b < n_; b++) {
-		sector_[b] = ~0ull;
+		if (sector_)
+			sector_[b] = ~0ull;
 		state_[b] = 0;
 	}
 	for (uint32_t l = 0; l < kLists; l++) {
@@ -102,7 +107,7 @@ Block BlockMap::find(uint64_t sector) const
 		uint32_t b = index_[i];
 		if (b == kEmptySlot)
 			return kNoBlock;
-		if (sector_[b] == sector)
+		if (this->sector(b) == sector)
 			return b;
 		if (++i == index_slots_)
 			i = 0;
@@ -111,7 +116,8 @@ Block BlockMap::find(uint64_t sector) const
 
 void BlockMap::index_insert(Block b, uint64_t sector)
 {
-	sector_[b] = sector;
+	if (sector_)
+		sector_[b] = sector;
 	size_t i = slot_of(sector);
 	while (index_[i] != kEmptySlot) {
 		if (++i == index_slots_)
@@ -124,7 +130,7 @@ void BlockMap::index_insert(Block b, uint64_t sector)
 // stay short however long the cache runs.
 void BlockMap::index_erase(Block b)
 {
-	size_t i = slot_of(sector_[b]);
+	size_t i = slot_of(sector(b));
 	while (index_[i] != b) {
 		if (index_[i] == kEmptySlot)
 			return;
@@ -138,7 +144,7 @@ void BlockMap::index_erase(Block b)
 		uint32_t c = index_[i];
 		if (c == kEmptySlot)
 			break;
-		size_t home = slot_of(sector_[c]);
+		size_t home = slot_of(sector(c));
 		// c may fill the hole unless its home lies cyclically in (hole, i].
 		bool home_after_hole = hole <= i ? (home > hole && home <= i) :
 						   (home > hole || home <= i);
@@ -205,7 +211,8 @@ void BlockMap::release(Block b)
 	free_summary_[b / 4096] |= 1ull << ((b / 64) % 64);
 	free_count_++;
 	state_[b] = 0;
-	sector_[b] = ~0ull;
+	if (sector_)
+		sector_[b] = ~0ull;
 }
 
 void BlockMap::push_head(List l, Block b)
@@ -274,7 +281,7 @@ bool BlockMap::check_invariants(const char **why) const
 				*why = "kInProgress disagrees with the list";
 				return false;
 			}
-			if (!sup && find(sector_[b]) != b) {
+			if (!sup && find(sector(b)) != b) {
 				*why = "LRU block not found by its sector";
 				return false;
 			}
@@ -293,7 +300,7 @@ bool BlockMap::check_invariants(const char **why) const
 			*why = "index holds a free or superseded block";
 			return false;
 		}
-		if (find(sector_[b]) != b) {
+		if (find(sector(b)) != b) {
 			*why = "index entry unreachable from its home slot";
 			return false;
 		}

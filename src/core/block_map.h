@@ -10,7 +10,11 @@
 //                       head) or the superseded list
 //   state[b]       1 B  flags below
 //   index          8 B  open-addressing hash, sector -> newest block,
-//                       2 slots per block (load <= 0.5, linear probing)
+//                       2 slots per block (load <= 0.5, linear probing);
+//                       SSD mode: 1.5 slots (6 B), as lookups there are
+//                       cheap next to the I/O
+//                       SSD mode keeps no sector[] of its own: the metadata
+//                       mirror already holds every entry's sector
 //   free bitmap  1/8 B  with a rotating cursor, so SSD mode gets physically
 //                       contiguous runs
 //   age[b]         4 B  only with max_age: insertion time in ms
@@ -27,6 +31,8 @@
 #include <stdint.h>
 
 #include <wc/result.h>
+
+#include "endian.h"
 
 namespace wc {
 
@@ -51,8 +57,18 @@ public:
 
 	// Allocates the arrays for n blocks, all free. block_shift is
 	// log2(block_size / 512), used to spread the hash. track_age adds
-	// 4 bytes per block (insertion time, for max_age).
-	Status init(uint64_t n, unsigned int block_shift, bool track_age = false);
+	// 4 bytes per block (insertion time, for max_age); compact_index
+	// sizes the index at 1.5 slots per block instead of 2.
+	Status init(uint64_t n, unsigned int block_shift, bool track_age = false,
+		    bool compact_index = false);
+	// Before init(): read block b's sector as the little-endian u64 at
+	// base + b * stride (the SSD metadata mirror) instead of keeping a
+	// copy. The owner writes it there before index_insert(b, sector).
+	void use_external_sectors(const uint8_t *base, size_t stride)
+	{
+		ext_base_ = base;
+		ext_stride_ = stride;
+	}
 	// Back to "all free, nothing indexed" without reallocating.
 	void reset();
 
@@ -61,8 +77,16 @@ public:
 	uint8_t state(Block b) const { return state_[b]; }
 	void set_flag(Block b, uint8_t f) { state_[b] |= f; }
 	void clear_flag(Block b, uint8_t f) { state_[b] &= static_cast<uint8_t>(~f); }
-	uint64_t sector(Block b) const { return sector_[b]; }
+	uint64_t sector(Block b) const
+	{
+		if (!ext_base_)
+			return sector_[b];
+		uint64_t v;
+		__builtin_memcpy(&v, ext_base_ + static_cast<size_t>(b) * ext_stride_, 8);
+		return from_le64(v);
+	}
 	bool tracks_age() const { return age_ != nullptr; }
+	bool has_external_sectors() const { return ext_base_ != nullptr; }
 	uint32_t age(Block b) const { return age_ ? age_[b] : 0; }
 	void set_age(Block b, uint32_t now_ms)
 	{
@@ -117,7 +141,9 @@ private:
 
 	uint64_t n_ = 0;
 	unsigned int shift_ = 0;
-	uint64_t *sector_ = nullptr;
+	uint64_t *sector_ = nullptr;	// null with external sectors
+	const uint8_t *ext_base_ = nullptr;
+	size_t ext_stride_ = 0;
 	uint32_t *prev_ = nullptr;	// n + kLists (one sentinel per list)
 	uint32_t *next_ = nullptr;
 	uint8_t *state_ = nullptr;

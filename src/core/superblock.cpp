@@ -111,6 +111,9 @@ Status Cache::open_ssd(const CacheParams &params, CacheDevice &dev, uint64_t are
 	}
 	uint64_t n;
 	WC_TRY(validate_superblock(sb, area_bytes, &n));
+	// The mirror holds every entry's sector: the map reads it there.
+	map_.use_external_sectors(ssd_.mirror() + entry_offset(0) + kOffOriginalSector,
+				  kEntryBytes);
 	WC_TRY(init_map(n));
 	dev_ = &dev;
 	return ssd_.set_n_blocks(n);
@@ -158,7 +161,10 @@ Status Cache::init_map(uint64_t n)
 	unsigned int shift = 0;
 	while ((512u << shift) < bs_)
 		shift++;
-	return map_.init(n, shift, params_.max_age_ms != WC_MAX_AGE_UNSPECIFIED);
+	// SSD mode (map reads sectors from the mirror) takes the compact
+	// index: its lookups are cheap next to the I/O they steer.
+	bool ssd = map_.has_external_sectors();
+	return map_.init(n, shift, params_.max_age_ms != WC_MAX_AGE_UNSPECIFIED, ssd);
 }
 
 } // namespace wc
