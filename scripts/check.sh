@@ -165,6 +165,10 @@ if [ -n "${KVER[6.12]:-}" ]; then
 	fi
 fi
 
+# Benchmarks against the stock module in one boot; the smoke run only
+# shows the harness works (numbers: make bench, docs/performance.md).
+step "benchmark smoke run (scripts/bench.sh --quick)" scripts/bench.sh --quick --out build/bench-quick
+
 echo "=== unit tests, arm64 under qemu-user (background job)"
 if wait $ARM64_PID; then
 	result PASS "unit tests on arm64 (qemu-user): $(grep -o '[0-9]* tests failed out of [0-9]*' build/unit-arm64.log)"

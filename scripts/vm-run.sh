@@ -28,6 +28,8 @@ test.  Exit status 0 iff every test passed (or was skipped).
   --log FILE           serial console log (default WORKDIR/logs/NAME-KVER-PMEM.log)
   --nvdimm-image FILE  nvdimm backing file; created if missing and kept (for
                        power-cut tests); default a fresh one per run
+  --nvdimm-size SIZE   pmem data size of the nvdimm (default 512M; a multiple
+                       of 16M); the backing file is SIZE + 128K of label area
   --origin-image FILE  same for the origin disk (/dev/vda)
   --ssd-image FILE     same for the SSD cache disk (/dev/vdb)
   --origin-size SIZE   size of a fresh origin disk (default 1G)
@@ -94,6 +96,7 @@ TIMEOUT=300
 WORKDIR=$REPO/build/vm
 LOG=
 NVDIMM_IMAGE=
+NVDIMM_SIZE=512M
 ORIGIN_IMAGE=
 SSD_IMAGE=
 ORIGIN_SIZE=1G
@@ -115,6 +118,7 @@ while [ $# -gt 0 ]; do
 	--workdir) WORKDIR=${2:?}; shift 2 ;;
 	--log) LOG=${2:?}; shift 2 ;;
 	--nvdimm-image) NVDIMM_IMAGE=${2:?}; shift 2 ;;
+	--nvdimm-size) NVDIMM_SIZE=${2:?}; shift 2 ;;
 	--origin-image) ORIGIN_IMAGE=${2:?}; shift 2 ;;
 	--ssd-image) SSD_IMAGE=${2:?}; shift 2 ;;
 	--origin-size) ORIGIN_SIZE=${2:?}; shift 2 ;;
@@ -170,7 +174,15 @@ if [ -z "$MEM" ]; then
 	[ "$PMEM" = memmap ] && MEM=2G || MEM=1G
 fi
 MEM_MIB=$(($(size_bytes "$MEM" || die "bad --mem $MEM") / 1048576))
-NV_SIZE_K=524416 # 512 MiB data + 128 KiB label area: gives a 16 MiB-aligned region
+# The nvdimm backing file: the data size (a multiple of 16 MiB, which keeps
+# the region 16 MiB-aligned) plus a 128 KiB label area.
+NV_DATA_BYTES=$(size_bytes "$NVDIMM_SIZE") || die "bad --nvdimm-size $NVDIMM_SIZE"
+[ "$NV_DATA_BYTES" -gt 0 ] && [ $((NV_DATA_BYTES % (16 * 1048576))) = 0 ] ||
+	die "--nvdimm-size must be a positive multiple of 16M"
+NV_SIZE_K=$((NV_DATA_BYTES / 1024 + 128)) # default 512 MiB + 128 KiB = 524416K
+# Hot-plug address space for the nvdimm: 1 GiB unless it needs more.
+NV_MAXMEM_MIB=1024
+while [ "$NV_MAXMEM_MIB" -le $((NV_SIZE_K / 1024)) ]; do NV_MAXMEM_MIB=$((NV_MAXMEM_MIB + 1024)); done
 if [ "$PMEM" = memmap ] && [ "$MEM_MIB" -lt 1536 ]; then
 	die "--pmem memmap needs --mem >= 1536M (pmem is memmap=256M!1G)"
 fi
@@ -284,7 +296,7 @@ nvdimm)
 		mkdir -p "$(dirname "$NVDIMM_IMAGE")"
 		truncate -s "${NV_SIZE_K}K" "$NVDIMM_IMAGE"
 	fi
-	QEMU+=(-machine "q35,nvdimm=on" -m "${MEM_MIB}M,slots=2,maxmem=$((MEM_MIB + 1024))M")
+	QEMU+=(-machine "q35,nvdimm=on" -m "${MEM_MIB}M,slots=2,maxmem=$((MEM_MIB + NV_MAXMEM_MIB))M")
 	QEMU+=(-object "memory-backend-file,id=mem1,share=on,mem-path=$NVDIMM_IMAGE,size=${NV_SIZE_K}K")
 	QEMU+=(-device "nvdimm,id=nv1,memdev=mem1,label-size=128K")
 	;;
@@ -300,7 +312,9 @@ QEMU+=(-drive "file=$ORIGIN_IMAGE,format=raw,if=virtio,$DRIVE_CACHE")
 QEMU+=(-drive "file=$SSD_IMAGE,format=raw,if=virtio,$DRIVE_CACHE")
 QEMU+=(-kernel "$KERNEL" -initrd "$RUN/initrd.cpio" -append "$APPEND$APPEND_EXTRA")
 
-note "kernel $KVER, pmem=$PMEM, smp=$SMP, mem=${MEM_MIB}M, timeout=${TIMEOUT}s, tests: ${NAMES[*]}"
+NV_NOTE=
+[ "$PMEM" = nvdimm ] && [ "$NVDIMM_SIZE" != 512M ] && NV_NOTE=" ($NVDIMM_SIZE)"
+note "kernel $KVER, pmem=$PMEM$NV_NOTE, smp=$SMP, mem=${MEM_MIB}M, timeout=${TIMEOUT}s, tests: ${NAMES[*]}"
 note "log: $LOG"
 {
 	printf 'vm-run:'
