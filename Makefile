@@ -9,7 +9,7 @@
 #   make check           every test (what CI runs); ends "N passed, M failed"
 #   make demo            boot an emulated-pmem guest and use a writecache
 #   make bench           benchmarks against stock in one guest boot
-#                        (bench/report.md; not part of make check)
+#                        (docs/bench/report.md; not part of make check)
 #   make deps            install build/test dependencies (Debian 12, root)
 
 ifneq ($(KERNELRELEASE),)
