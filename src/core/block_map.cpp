@@ -126,6 +126,36 @@ void BlockMap::index_insert(Block b, uint64_t sector)
 	index_[i] = b;
 }
 
+Block BlockMap::index_insert_unique(Block b, uint64_t sector)
+{
+	size_t i = slot_of(sector);
+	for (;;) {
+		uint32_t c = index_[i];
+		if (c == kEmptySlot)
+			break;
+		if (this->sector(c) == sector)
+			return c;
+		if (++i == index_slots_)
+			i = 0;
+	}
+	if (sector_)
+		sector_[b] = sector;
+	index_[i] = b;
+	return kNoBlock;
+}
+
+void BlockMap::index_replace(Block old, Block b)
+{
+	uint64_t s = sector(old);
+	size_t i = slot_of(s);
+	while (index_[i] != old)
+		if (++i == index_slots_)
+			i = 0;
+	if (sector_)
+		sector_[b] = s;
+	index_[i] = b;
+}
+
 // Linear-probing deletion by backward shift: no tombstones, so lookups
 // stay short however long the cache runs.
 void BlockMap::index_erase(Block b)

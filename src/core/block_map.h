@@ -99,6 +99,12 @@ public:
 	// Index b under sector (which must not be indexed yet).
 	void index_insert(Block b, uint64_t sector);
 	void index_erase(Block b);
+	// Load: index b under sector in one probe sequence, unless a block is
+	// indexed there already; returns that block (b not indexed) or
+	// kNoBlock.
+	Block index_insert_unique(Block b, uint64_t sector);
+	// b takes indexed old's place (same sector); old leaves the index.
+	void index_replace(Block old, Block b);
 
 	// --- free blocks ---
 	bool is_free(Block b) const;

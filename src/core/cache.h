@@ -183,9 +183,15 @@ private:
 	Status format();
 	void assign_sb(size_t off, uint64_t le_value);
 	// load.cpp
+	struct RawEntry {
+		uint64_t sector;
+		uint64_t seq;
+	};
 	bool read_entry(Block b, uint64_t *sector, uint64_t *seq);
+	uint32_t read_entries(Block first, uint32_t count, RawEntry *out);
 	// Rebuild the map from the entries; true if entries were cleared.
 	bool scan_entries();
+	bool scan_entry(Block b, const RawEntry &e, uint32_t now, bool *need_barrier);
 	Status validate_superblock(const uint8_t *sb, uint64_t area_bytes, uint64_t *n);
 	Status init_map(uint64_t n);
 	// commit.cpp (gate_ exclusive; *_locked: lock_ held too)
@@ -235,6 +241,8 @@ private:
 	Lock lock_;
 	Gate gate_;
 	BlockMap map_;
+	// The map is as init() left it: the first scan need not reset it.
+	bool map_fresh_ = false;
 };
 
 } // namespace wc

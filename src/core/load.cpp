@@ -20,17 +20,39 @@ using namespace layout;
 
 bool Cache::read_entry(Block b, uint64_t *sector, uint64_t *seq)
 {
-	if (dev_) {
-		*sector = ssd_.entry_sector(b);
-		*seq = ssd_.entry_seq(b);
-		return true;
-	}
-	uint64_t e[2];
-	if (!pmem_->read(e, area_.base + entry_offset(b), sizeof(e)))
+	RawEntry e;
+	if (read_entries(b, 1, &e) != 1)
 		return false;
-	*sector = from_le64(e[0]);
-	*seq = from_le64(e[1]);
+	*sector = e.sector;
+	*seq = e.seq;
 	return true;
+}
+
+// pmem: one machine-check-safe copy for the whole run; if it fails, entry
+// by entry to find the first bad one. Returns how many read cleanly.
+uint32_t Cache::read_entries(Block first, uint32_t count, RawEntry *out)
+{
+	if (dev_) {
+		for (uint32_t j = 0; j < count; j++) {
+			out[j].sector = ssd_.entry_sector(first + j);
+			out[j].seq = ssd_.entry_seq(first + j);
+		}
+		return count;
+	}
+	static_assert(sizeof(RawEntry) == kEntryBytes, "entries are read as they lie");
+	uint32_t good = count;
+	if (!pmem_->read(out, area_.base + entry_offset(first), count * sizeof(RawEntry))) {
+		for (good = 0; good < count; good++) {
+			if (!pmem_->read(&out[good], area_.base + entry_offset(first + good),
+					 sizeof(RawEntry)))
+				break;
+		}
+	}
+	for (uint32_t j = 0; j < good; j++) {
+		out[j].sector = from_le64(out[j].sector);
+		out[j].seq = from_le64(out[j].seq);
+	}
+	return good;
 }
 
 Status Cache::load()
@@ -56,7 +78,10 @@ Status Cache::load()
 bool Cache::scan_entries()
 {
 	Guard g(lock_);
-	map_.reset();
+	// The constructor has just built an empty map; later resumes rebuild.
+	if (!map_fresh_)
+		map_.reset();
+	map_fresh_ = false;
 	writeback_size_ = 0;
 	uncommitted_ = 0;
 	overwrote_committed_ = false;
@@ -70,63 +95,73 @@ bool Cache::scan_entries()
 	}
 	seq_ = from_le64(le_seq);
 
-	bool drop = has_error();
 	const uint32_t now = wc_plat_now_ms();
 	bool need_barrier = false;
-	for (uint64_t i = 0; i < n_blocks_; i++) {
-		Block b = static_cast<Block>(i);
-		uint64_t sector, seq;
-		if (drop)
-			continue;
-		if (!read_entry(b, &sector, &seq)) {
+	// Entries come in chunks of 1 KiB: activation cost is per call, not
+	// per byte, on a cache of a million blocks.
+	constexpr uint32_t kChunk = 64;
+	RawEntry chunk[kChunk];
+	bool drop = has_error();
+	for (uint64_t i = 0; i < n_blocks_ && !drop; i += kChunk) {
+		uint64_t left = n_blocks_ - i;
+		uint32_t want = left < kChunk ? static_cast<uint32_t>(left) : kChunk;
+		uint32_t got = read_entries(static_cast<Block>(i), want, chunk);
+		for (uint32_t j = 0; j < got && !drop; j++) {
+			if (!scan_entry(static_cast<Block>(i + j), chunk[j], now, &need_barrier))
+				drop = true;
+		}
+		if (got < want && !drop) {
 			latch_error(-WC_EIO, "hardware memory error when reading metadata entry");
 			drop = true;
-			continue;
 		}
-		if (seq >= seq_) {
-			if (seq != ~0ull) {
-				clear_entry(b);
-				need_barrier = true;
-			}
-			continue;
-		}
-		Block old = map_.find(sector);
-		if (old != kNoBlock) {
-			uint64_t old_sector, old_seq;
-			if (!read_entry(old, &old_sector, &old_seq)) {
-				latch_error(-WC_EIO, "hardware memory error when reading metadata entry");
-				drop = true;
-				continue;
-			}
-			if (old_seq == seq) {
-				char msg[160];
-				TextBuf t(msg, sizeof(msg));
-				t.put("two identical entries, position ");
-				t.put_u64(i);
-				t.put(", sector ");
-				t.put_u64(sector);
-				t.put(", sequence ");
-				t.put_u64(seq);
-				latch_error(-WC_EINVAL, "two identical entries", msg);
-			}
-			if (old_seq > seq) {
-				clear_entry(b);
-				need_barrier = true;
-				continue;
-			}
-			clear_entry(old);
-			map_.index_erase(old);
-			map_.unlink(old);
-			map_.release(old);
-			need_barrier = true;
-		}
-		map_.mark_used(b);
-		map_.set_flag(b, BlockMap::kCommitted);
-		map_.index_insert(b, sector);
-		map_.push_head(BlockMap::kLru, b);
-		map_.set_age(b, now);
 	}
 	return need_barrier;
+}
+
+// One entry of the scan, by upstream's rules (top of file). False when a
+// machine check latched the error: this entry and all later stay free.
+bool Cache::scan_entry(Block b, const RawEntry &e, uint32_t now, bool *need_barrier)
+{
+	if (e.seq >= seq_) {
+		if (e.seq != ~0ull) {
+			clear_entry(b);
+			*need_barrier = true;
+		}
+		return true;
+	}
+	Block old = map_.index_insert_unique(b, e.sector);
+	if (old != kNoBlock) {
+		uint64_t old_sector, old_seq;
+		if (!read_entry(old, &old_sector, &old_seq)) {
+			latch_error(-WC_EIO, "hardware memory error when reading metadata entry");
+			return false;
+		}
+		if (old_seq == e.seq) {
+			char msg[160];
+			TextBuf t(msg, sizeof(msg));
+			t.put("two identical entries, position ");
+			t.put_u64(b);
+			t.put(", sector ");
+			t.put_u64(e.sector);
+			t.put(", sequence ");
+			t.put_u64(e.seq);
+			latch_error(-WC_EINVAL, "two identical entries", msg);
+		}
+		*need_barrier = true;
+		if (old_seq > e.seq) {
+			clear_entry(b);
+			return true;
+		}
+		map_.index_replace(old, b);
+		clear_entry(old);
+		map_.unlink(old);
+		map_.release(old);
+	}
+	map_.mark_used(b);
+	map_.set_flag(b, BlockMap::kCommitted);
+	map_.push_head(BlockMap::kLru, b);
+	map_.set_age(b, now);
+	return true;
 }
 
 } // namespace wc

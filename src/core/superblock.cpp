@@ -164,7 +164,9 @@ Status Cache::init_map(uint64_t n)
 	// SSD mode (map reads sectors from the mirror) takes the compact
 	// index: its lookups are cheap next to the I/O they steer.
 	bool ssd = map_.has_external_sectors();
-	return map_.init(n, shift, params_.max_age_ms != WC_MAX_AGE_UNSPECIFIED, ssd);
+	Status r = map_.init(n, shift, params_.max_age_ms != WC_MAX_AGE_UNSPECIFIED, ssd);
+	map_fresh_ = r.ok();
+	return r;
 }
 
 } // namespace wc
