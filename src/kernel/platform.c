@@ -21,17 +21,28 @@
 
 static atomic_long_t wc_allocations = ATOMIC_LONG_INIT(0);
 
+/* Bytes kmalloc would allocate beyond size. */
+static size_t wc_kmalloc_waste(size_t size)
+{
+	if (size <= PAGE_SIZE)
+		return 0;
+	return (PAGE_SIZE << get_order(size)) - size;
+}
+
 void *wc_plat_alloc(size_t size, enum wc_alloc_ctx ctx)
 {
 	void *p;
 
 	/*
-	 * Setup-time arrays (the block map, the SSD mirror) can be large:
-	 * kvmalloc, or vmalloc past kvmalloc's INT_MAX limit (which WARNs).
+	 * Setup-time arrays (the block map, the SSD mirror) can be large.
+	 * kmalloc of more than a page takes a power-of-two number of pages,
+	 * which can waste up to half of an array (RAM per block is a goal):
+	 * vmalloc, page-granular, when that waste would pass 1/16. vmalloc
+	 * too past kvmalloc's INT_MAX limit (which WARNs).
 	 */
 	if (ctx == WC_ALLOC_NOIO)
 		p = kmalloc(size, GFP_NOIO);
-	else if (size > INT_MAX)
+	else if (size > INT_MAX || wc_kmalloc_waste(size) > size / 16)
 		p = vmalloc(size);
 	else
 		p = kvmalloc(size, GFP_KERNEL);
