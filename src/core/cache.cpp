@@ -58,37 +58,56 @@ void Cache::supersede_locked(Block old)
 
 WriteResult Cache::write_block(uint64_t sector, const void *src, bool req_meta)
 {
-	SharedGuard copying(gate_);
+	// A new block is copied before it is published (entry, index, LRU),
+	// so no commit can see it half-written: that copy runs without the
+	// gate and never waits for a commit. Only an in-place overwrite of an
+	// uncommitted block, which a commit may be publishing, holds the gate
+	// shared across its copy. Cross-CPU durability of the copy: taking
+	// lock_ to publish is a locked instruction (x86: drains this CPU's
+	// write-combining buffers) and a release (arm64: orders the stores
+	// before the commit's DC CVAP).
+	SharedGuard in_place_copy(gate_, false);
 	Block b;
 	bool in_place;
-	{
-		Guard g(lock_);
-		if (has_error()) {
-			stats_.writes++;
-			return WriteResult::kError;
-		}
-		Block hit = map_.find(sector);
-		if (hit != kNoBlock && !(map_.state(hit) & BlockMap::kCommitted)) {
-			stats_.write_hits_uncommitted++;
-			b = hit;
-			in_place = true;
-		} else {
-			if (hit != kNoBlock) {
-				stats_.write_hits_committed++;
-			} else if (params_.cleaner || (params_.metadata_only && !req_meta)) {
+	for (;;) {
+		bool need_gate = false;
+		{
+			Guard g(lock_);
+			if (has_error()) {
 				stats_.writes++;
-				stats_.writes_around++;
-				return WriteResult::kAround;
+				return WriteResult::kError;
 			}
-			b = map_.alloc();
-			if (b == kNoBlock) {
-				stats_.writes_blocked_on_freelist++;
-				return WriteResult::kNoSpace;
+			Block hit = map_.find(sector);
+			if (hit != kNoBlock && !(map_.state(hit) & BlockMap::kCommitted)) {
+				if (!in_place_copy.held()) {
+					need_gate = true;	// look again once held
+				} else {
+					stats_.write_hits_uncommitted++;
+					b = hit;
+					in_place = true;
+				}
+			} else {
+				if (hit != kNoBlock) {
+					stats_.write_hits_committed++;
+				} else if (params_.cleaner || (params_.metadata_only && !req_meta)) {
+					stats_.writes++;
+					stats_.writes_around++;
+					return WriteResult::kAround;
+				}
+				b = map_.alloc();
+				if (b == kNoBlock) {
+					stats_.writes_blocked_on_freelist++;
+					return WriteResult::kNoSpace;
+				}
+				in_place = false;
+				stats_.writes_allocate++;
 			}
-			in_place = false;
-			stats_.writes_allocate++;
+			if (!need_gate)
+				stats_.writes++;
 		}
-		stats_.writes++;
+		if (!need_gate)
+			break;
+		in_place_copy.take();
 	}
 
 	pmem_->memcpy(data_ + static_cast<uint64_t>(b) * bs_, src, bs_);

@@ -15,11 +15,13 @@
 // (SsdMetadata) and the shim moves data with bios to the cache device.
 //
 // Locking: `lock_` (short, non-sleeping) covers the block map and counters.
-// `gate_` is held shared across a data copy into pmem (SSD: across mapping
-// one bio) and exclusive by a commit and by anything that frees blocks, so
-// copies of different blocks run in parallel while a commit never sees a
-// half-copied block. Metadata I/O (SSD) runs with the gate exclusive and
-// `lock_` dropped.
+// `gate_` is held shared by a read of a cached block, across an in-place
+// copy into an uncommitted pmem block (SSD: across mapping one bio), and
+// exclusive by a commit and by anything that frees blocks: a commit never
+// publishes a half-copied block and no block is freed under a reader. A
+// copy into a new pmem block needs no gate (it is published only once
+// whole), so commits and new-block writers never wait for each other.
+// Metadata I/O (SSD) runs with the gate exclusive and `lock_` dropped.
 #pragma once
 
 #include <stddef.h>

@@ -74,13 +74,31 @@ private:
 
 class SharedGuard {
 public:
-	explicit SharedGuard(Gate &g) : g_(g) { g_.enter_shared(); }
-	~SharedGuard() { g_.exit_shared(); }
+	// `take` = false: not held until take() (a path that learns only
+	// under another lock whether it needs the gate).
+	explicit SharedGuard(Gate &g, bool take = true) : g_(g), held_(take)
+	{
+		if (held_)
+			g_.enter_shared();
+	}
+	~SharedGuard()
+	{
+		if (held_)
+			g_.exit_shared();
+	}
 	SharedGuard(const SharedGuard &) = delete;
 	SharedGuard &operator=(const SharedGuard &) = delete;
 
+	bool held() const { return held_; }
+	void take()
+	{
+		g_.enter_shared();
+		held_ = true;
+	}
+
 private:
 	Gate &g_;
+	bool held_;
 };
 
 class ExclusiveGuard {
