@@ -59,10 +59,15 @@ COPY_MODULES=(
 )
 read -ra _extra <<<"${EXTRA_MODULES:-}"
 COPY_MODULES+=("${_extra[@]}")
-# Real binaries (busybox covers everything else).
+# Real binaries (busybox covers everything else).  lvm is lvm2's single
+# binary (tests/vm/t-lvm2.sh); LVM_COMMANDS are links to it.
 BINARIES=(
 	dmsetup ndctl fio mkfs.xfs xfs_repair xfs_db xfs_io
-	mke2fs mkfs.ext4 e2fsck blockdev blkdiscard cmp
+	mke2fs mkfs.ext4 e2fsck blockdev blkdiscard cmp lvm
+)
+LVM_COMMANDS=(
+	pvcreate pvremove pvs vgcreate vgremove vgs vgchange
+	lvcreate lvconvert lvchange lvremove lvs lvmconfig
 )
 
 BUSYBOX=""
@@ -158,6 +163,15 @@ for p in "${BIN_PATHS[@]}"; do
 		LIBS[$lib]=1
 	done < <(ldd "$p" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
 done
+# lvm2's commands are links to lvm; it keeps its config in /etc/lvm (written
+# by the test that uses it).
+if [ -x "$ROOT/usr/sbin/lvm" ]; then
+	for c in "${LVM_COMMANDS[@]}"; do
+		rm -f "$ROOT/usr/bin/$c" "$ROOT/usr/sbin/$c"
+		ln -s lvm "$ROOT/usr/sbin/$c"
+	done
+	mkdir -p "$ROOT/etc/lvm"
+fi
 # The dynamic loader must be there even if ldd's output format changes.
 LIBS[/lib64/ld-linux-x86-64.so.2]=1
 for lib in "${!LIBS[@]}"; do
