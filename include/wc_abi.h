@@ -230,8 +230,12 @@ int wc_cache_commit(struct wc_cache *c);
 int wc_cache_writeback_next(struct wc_cache *c, struct wc_writeback_run *run,
 			    int all);
 const void *wc_cache_block_data(struct wc_cache *c, uint32_t block);
+/*
+ * status: 0, a blk_status_t of the writeback bio (> 0), or the errno of
+ * the origin flush that preceded it (< 0).
+ */
 void wc_cache_writeback_done(struct wc_cache *c,
-			     const struct wc_writeback_run *run, int ok);
+			     const struct wc_writeback_run *run, int status);
 int wc_cache_writeback_wanted(struct wc_cache *c);
 uint64_t wc_cache_writeback_blocks(struct wc_cache *c);
 uint64_t wc_cache_free_blocks(struct wc_cache *c);

@@ -149,7 +149,9 @@ public:
 	// Data of block b (for the writeback bio).
 	const uint8_t *block_data(Block b) const { return data_ + static_cast<uint64_t>(b) * bs_; }
 	// The run reached the origin (ok) or failed.
-	void writeback_done(const WritebackRun &run, bool ok);
+	// status (for the log text): a blk_status_t (> 0) or the errno of the
+	// origin flush (< 0); 0 means unknown.
+	void writeback_done(const WritebackRun &run, bool ok, int status = 0);
 	// Whether the watermarks (or max_age) ask for writeback now.
 	bool writeback_wanted() const;
 	uint64_t writeback_blocks() const;

@@ -243,9 +243,9 @@ extern "C" const void *wc_cache_block_data(struct wc_cache *c, uint32_t block)
 
 extern "C" void wc_cache_writeback_done(struct wc_cache *c,
 					const struct wc_writeback_run *run,
-					int ok)
+					int status)
 {
-	C(c).writeback_done(*static_cast<const wc::WritebackRun *>(run), ok);
+	C(c).writeback_done(*static_cast<const wc::WritebackRun *>(run), status == 0, status);
 }
 
 extern "C" int wc_cache_writeback_wanted(struct wc_cache *c)

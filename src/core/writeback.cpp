@@ -3,6 +3,7 @@
 // consecutive sectors (up to 256 blocks, one bio). A completed run frees
 // its blocks; a failed one latches the error and keeps them.
 #include "cache.h"
+#include "text.h"
 
 namespace wc {
 
@@ -84,13 +85,24 @@ void Cache::pick_run_locked(WritebackRun *run, Block b)
 	}
 }
 
-void Cache::writeback_done(const WritebackRun &run, bool ok)
+void Cache::writeback_done(const WritebackRun &run, bool ok, int status)
 {
 	ExclusiveGuard freeing(gate_);
 	{
 		Guard g(lock_);
-		if (!ok)
+		if (!ok && (status == 0 || (dev_ && status > 0))) {
 			latch_error(-WC_EIO, dev_ ? "copy error" : "write error");
+		} else if (!ok) {
+			// Upstream's texts: "error flushing metadata: %d" (errno)
+			// for the origin flush, "write error %d" (blk_status_t).
+			char buf[48];
+			TextBuf t(buf, sizeof(buf));
+			const char *msg = status < 0 ? "error flushing metadata" : "write error";
+			t.put(msg);
+			t.put(status < 0 ? ": -" : " ");
+			t.put_u64(status < 0 ? -(int64_t)status : status);
+			latch_error(-WC_EIO, msg, buf);
+		}
 		for (uint32_t i = 0; i < run.count; i++) {
 			Block b = run.blocks[i];
 			map_.clear_flag(b, BlockMap::kInProgress);

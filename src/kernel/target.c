@@ -173,7 +173,7 @@ static void wc_endio_work(struct work_struct *work)
 	struct bio_list list;
 	LIST_HEAD(copies);
 	struct bio *bio;
-	bool flush_ok = true;
+	int flush_err = 0;
 
 	spin_lock_irq(&wc->endio_lock);
 	list = wc->endio_list;
@@ -183,17 +183,19 @@ static void wc_endio_work(struct work_struct *work)
 	if (bio_list_empty(&list) && list_empty(&copies))
 		return;
 	if (!wc->cfg.writeback_fua)
-		flush_ok = !blkdev_issue_flush(wc->origin->bdev);
+		flush_err = blkdev_issue_flush(wc->origin->bdev);
 
 	while ((bio = bio_list_pop(&list))) {
 		struct wc_wb_io *io = container_of(bio, struct wc_wb_io, bio);
 
 		wc_cache_writeback_done(wc->core, &io->run,
-					flush_ok && !bio->bi_status);
+					flush_err ?: (__force int)bio->bi_status);
 		bio_put(bio);
 	}
 	list_for_each_entry_safe(c, tmp, &copies, entry) {
-		wc_cache_writeback_done(wc->core, &c->run, flush_ok && !c->failed);
+		int st = c->failed ? (__force int)BLK_STS_IOERR : 0;
+
+		wc_cache_writeback_done(wc->core, &c->run, flush_err ?: st);
 		mempool_free(c, &wc->copy_pool);
 	}
 	wake_up_all(&wc->freelist_wait);

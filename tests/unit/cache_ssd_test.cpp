@@ -353,6 +353,26 @@ TEST(SsdCache, CopyErrorLatchesAndKeepsTheBlocks)
 	wc_test_log_take();
 }
 
+// SSD: a failed kcopyd job is "copy error" whatever its status, as
+// upstream; a failed origin flush before the frees says so.
+TEST(SsdCache, WritebackErrorLogsUpstreamsText)
+{
+	for (int status : {10, -5}) {
+		Rig r;
+		ASSERT_TRUE(r.open().ok());
+		r.write(0, 1);
+		ASSERT_TRUE(r.cache->commit().ok());
+		WritebackRun run;
+		ASSERT_TRUE(r.cache->writeback_next(&run, true));
+		wc_test_log_take();
+		r.cache->writeback_done(run, false, status);
+		EXPECT_TRUE(r.cache->has_error());
+		auto log = wc_test_log_take();
+		ASSERT_EQ(log.size(), 1u);
+		EXPECT_EQ(log[0], status > 0 ? "copy error" : "error flushing metadata: -5");
+	}
+}
+
 TEST(SsdCache, MetadataWriteErrorLatchesUpstreamsText)
 {
 	Rig r;

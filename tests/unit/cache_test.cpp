@@ -476,6 +476,27 @@ TEST(Cache, WritebackErrorLatchesAndKeepsBlocks)
 	expect_invariants(c);
 }
 
+// The kernel log says what failed, in upstream's words: the writeback
+// bio's blk_status_t, or the errno of the origin flush before the frees.
+TEST(Cache, WritebackErrorLogsUpstreamsText)
+{
+	for (int status : {10, -5}) {
+		Rig r;
+		ASSERT_TRUE(r.open().ok());
+		Cache &c = *r.cache;
+		write_id(c, 0, 5);
+		WritebackRun run;
+		ASSERT_TRUE(c.writeback_next(&run, true));
+		wc_test_log_take();
+		c.writeback_done(run, false, status);
+		EXPECT_TRUE(c.has_error());
+		auto log = wc_test_log_take();
+		ASSERT_EQ(log.size(), 1u);
+		EXPECT_EQ(log[0], status > 0 ? "write error 10" : "error flushing metadata: -5");
+		EXPECT_EQ(c.map().free_count(), c.n_blocks() - 1) << "the block stays cached";
+	}
+}
+
 TEST(Cache, FullCacheSaysNoSpace)
 {
 	Rig r(64 * 1024);
