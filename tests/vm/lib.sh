@@ -213,10 +213,11 @@ dmesg_allow() {
 	[ -n "${HARNESS_DMESG_ALLOW_FILE:-}" ] && echo "$1" >>"$HARNESS_DMESG_ALLOW_FILE"
 }
 
-# dmesg_bad: print the kernel log lines since the test began that would fail
-# it; status 0 if there are none.
+# dmesg_bad [FILE]: print the kernel log lines since the test began (or
+# those saved in FILE, by a test that clears the log itself) that would
+# fail it; status 0 if there are none.
 dmesg_bad() {
-	dmesg | grep -E "${HARNESS_DMESG_BAD:-BUG:|WARNING:|Oops}" |
+	if [ -n "${1:-}" ]; then cat "$1"; else dmesg; fi | grep -E "${HARNESS_DMESG_BAD:-BUG:|WARNING:|Oops}" |
 		grep -v -E "${HARNESS_DMESG_OK:-taints kernel|module verification failed}" >/tmp/dmesg-bad.$$
 	if [ -s "${HARNESS_DMESG_ALLOW_FILE:-/nonexistent}" ]; then
 		grep -v -E -f "$HARNESS_DMESG_ALLOW_FILE" /tmp/dmesg-bad.$$ >/tmp/dmesg-bad2.$$
