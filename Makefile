@@ -10,6 +10,8 @@
 #   make demo            boot an emulated-pmem guest and use a writecache
 #   make bench           benchmarks against stock in one guest boot
 #                        (docs/bench/report.md; not part of make check)
+#   make fuzz-long       the long table fuzz: 10,000 lines per kernel,
+#                        differential against stock (about 3.5 hours)
 #   make deps            install build/test dependencies (Debian 12, root)
 
 ifneq ($(KERNELRELEASE),)
@@ -23,7 +25,7 @@ else
 KDIR ?= /usr/src/linux-headers-$(shell scripts/kernels.sh 6.1)
 endif
 
-.PHONY: all modules clean check-build unit check demo deps bench
+.PHONY: all modules clean check-build unit check demo deps bench fuzz-long
 all modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
@@ -46,8 +48,18 @@ check:
 demo:
 	scripts/demo.sh
 
+# The long runs install what is missing first, like check and demo.
+define deps_if_root
+	@if [ "$$(id -u)" = 0 ]; then scripts/install-deps.sh; fi
+endef
+
 bench:
+	$(deps_if_root)
 	scripts/bench.sh
+
+fuzz-long:
+	$(deps_if_root)
+	scripts/fuzz-table-long.sh
 
 deps:
 	scripts/install-deps.sh
