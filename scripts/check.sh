@@ -107,7 +107,7 @@ vm() { # LABEL KVER PMEM [--smp N] TESTS...
 # Power-cut tests need two boots (scripts/powercut.sh, scripts/killcut.sh).
 # The crash replay needs its tools (scripts/crash-replay.sh).
 ALL_VM_TESTS=$(ls tests/vm/t-*.sh | grep -v -e powercut -e killcut -e crash-replay)
-SMOKE="tests/vm/t-module.sh tests/vm/t-smoke.sh tests/vm/t-pmem-data.sh tests/vm/t-pmem-interop.sh tests/vm/t-ssd-data.sh tests/vm/t-faults.sh"
+SMOKE="tests/vm/t-module.sh tests/vm/t-smoke.sh tests/vm/t-pmem-data.sh tests/vm/t-pmem-interop.sh tests/vm/t-ssd-data.sh tests/vm/t-faults.sh tests/vm/t-differential.sh"
 if [ -n "${KVER[6.1]:-}" ]; then
 	vm 6.1-nvdimm "${KVER[6.1]}" nvdimm $ALL_VM_TESTS tests/vm/demo-main-job.sh
 	vm 6.1-memmap "${KVER[6.1]}" memmap tests/vm/t-smoke.sh tests/vm/t-pmem-data.sh
