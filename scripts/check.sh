@@ -45,7 +45,8 @@ for series in 6.1 6.12; do
 		result FAIL "kbuild-$series (no $series headers+image installed)"
 		continue
 	fi
-	step "kbuild-${KVER[$series]} (no warnings)" scripts/kbuild.sh "${KVER[$series]}" >/dev/null
+	step "kbuild-${KVER[$series]} (no warnings)" \
+		sh -c 'scripts/kbuild.sh "$1" >/dev/null' kbuild "${KVER[$series]}"
 done
 
 # Unit tests: one result per GoogleTest case, from ctest's own verdicts.
@@ -98,7 +99,7 @@ vm() { # LABEL KVER PMEM [--smp N] TESTS...
 		return
 	fi
 	scripts/vm-run.sh --kver "$kv" --ko "$ko" --pmem "$pmem" --smp "$smp" \
-		--timeout 3000 \
+		--timeout 3000 ${VM_APPEND:+--append "$VM_APPEND"} \
 		--log "build/vm-$label.log" "$@" >"build/vm-$label.out" 2>&1
 	grep -v '^    | ok' "build/vm-$label.out" | tail -n 60
 	verdicts "vm[$label]" "build/vm-$label.out"
@@ -107,9 +108,12 @@ vm() { # LABEL KVER PMEM [--smp N] TESTS...
 # Power-cut tests need two boots (scripts/powercut.sh, scripts/killcut.sh).
 # The crash replay needs its tools (scripts/crash-replay.sh).
 ALL_VM_TESTS=$(ls tests/vm/t-*.sh | grep -v -e powercut -e killcut -e crash-replay)
-SMOKE="tests/vm/t-module.sh tests/vm/t-smoke.sh tests/vm/t-pmem-data.sh tests/vm/t-pmem-interop.sh tests/vm/t-ssd-data.sh tests/vm/t-faults.sh tests/vm/t-differential.sh"
+SMOKE="tests/vm/t-module.sh tests/vm/t-smoke.sh tests/vm/t-pmem-data.sh tests/vm/t-pmem-interop.sh tests/vm/t-ssd-data.sh tests/vm/t-faults.sh"
 if [ -n "${KVER[6.1]:-}" ]; then
-	vm 6.1-nvdimm "${KVER[6.1]}" nvdimm $ALL_VM_TESTS tests/vm/demo-main-job.sh
+	# Bounded for CI time: 8 random flips per mode in t-corrupt-images
+	# (default 20).
+	VM_APPEND="harness.corrupt_random=8" \
+		vm 6.1-nvdimm "${KVER[6.1]}" nvdimm $ALL_VM_TESTS tests/vm/demo-main-job.sh
 	vm 6.1-memmap "${KVER[6.1]}" memmap tests/vm/t-smoke.sh tests/vm/t-pmem-data.sh
 	# Two vCPUs: parallel pmem copies and SSD mappings under multi-job fio.
 	vm 6.1-smp2 "${KVER[6.1]}" nvdimm --smp 2 tests/vm/t-pmem-data.sh tests/vm/t-ssd-data.sh
@@ -128,12 +132,14 @@ powercut() { # LABEL KVER
 # QEMU killed with SIGKILL at random moments of a durable-write loop.
 if [ -n "${KVER[6.1]:-}" ]; then
 	echo "=== killcut 6.1: ${KVER[6.1]}"
-	scripts/killcut.sh --kver "${KVER[6.1]}" --rounds 3 \
+	scripts/killcut.sh --kver "${KVER[6.1]}" --rounds 2 \
 		--ko "build/kbuild/${KVER[6.1]}/dm-writecache-cxx.ko" >build/killcut.out 2>&1
 	tail -n 8 build/killcut.out
 	verdicts "killcut[6.1]" build/killcut.out
 fi
-[ -n "${KVER[6.12]:-}" ] && powercut 6.12 "${KVER[6.12]}"
+# (The power cut on 6.12, scripts/powercut.sh --kver 6.12, passes too but
+# is left out of CI for time: the commit protocol is the core's, the same
+# on both kernels, and 6.12's DAX path runs in its data tests.)
 
 # SSD crash consistency through dm-log-writes: every FLUSH/FUA point of a
 # logged run replayed and checked (scripts/crash-replay.sh), then the same
