@@ -703,6 +703,24 @@ struct HoldingRig {
 		EXPECT_TRUE(cache.open(params, pmem, CacheArea{mem.data(), mem.size()}).ok());
 		EXPECT_TRUE(cache.load().ok());
 	}
+	// Writes id 2 to sector with its copy held half-way, starts a commit,
+	// and says whether the commit finished within `wait`; then lets the
+	// copy finish, and both must succeed.
+	bool commit_finishes_during_held_write(uint64_t sector, std::chrono::milliseconds wait)
+	{
+		pmem.hold = true;
+		auto writer = std::async(std::launch::async, [&] {
+			auto d = pattern(2);
+			return cache.write_block(sector, d.data(), false);
+		});
+		pmem.wait_held();
+		auto committer = std::async(std::launch::async, [&] { return cache.commit().ok(); });
+		bool done = committer.wait_for(wait) == std::future_status::ready;
+		pmem.release();
+		EXPECT_TRUE(committer.get());
+		EXPECT_EQ(writer.get(), WriteResult::kCached);
+		return done;
+	}
 };
 
 // A write into a new block is invisible until published, so a commit
@@ -711,18 +729,8 @@ TEST(CommitGate, CommitDoesNotWaitForANewBlockCopy)
 {
 	HoldingRig r;
 	write_id(r.cache, 0, 1);	// something to commit
-	r.pmem.hold = true;
-	auto writer = std::async(std::launch::async, [&] {
-		auto d = pattern(2);
-		return r.cache.write_block(8 * kStep, d.data(), false);
-	});
-	r.pmem.wait_held();
-	auto committer = std::async(std::launch::async, [&] { return r.cache.commit().ok(); });
-	bool done = committer.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
-	r.pmem.release();
-	EXPECT_TRUE(done) << "the commit waited for a copy into an unpublished block";
-	EXPECT_TRUE(committer.get());
-	EXPECT_EQ(writer.get(), WriteResult::kCached);
+	EXPECT_TRUE(r.commit_finishes_during_held_write(8 * kStep, std::chrono::seconds(10)))
+		<< "the commit waited for a copy into an unpublished block";
 	bool hit;
 	EXPECT_EQ(read_id(r.cache, 8 * kStep, &hit), 2u);
 	EXPECT_TRUE(hit);
@@ -735,18 +743,8 @@ TEST(CommitGate, CommitWaitsForAnInPlaceCopy)
 {
 	HoldingRig r;
 	write_id(r.cache, 0, 1);	// uncommitted: the next write is in place
-	r.pmem.hold = true;
-	auto writer = std::async(std::launch::async, [&] {
-		auto d = pattern(2);
-		return r.cache.write_block(0, d.data(), false);
-	});
-	r.pmem.wait_held();
-	auto committer = std::async(std::launch::async, [&] { return r.cache.commit().ok(); });
-	bool early = committer.wait_for(std::chrono::milliseconds(200)) == std::future_status::ready;
-	r.pmem.release();
-	EXPECT_FALSE(early) << "the commit published a half-copied block";
-	EXPECT_TRUE(committer.get());
-	EXPECT_EQ(writer.get(), WriteResult::kCached);
+	EXPECT_FALSE(r.commit_finishes_during_held_write(0, std::chrono::milliseconds(200)))
+		<< "the commit published a half-copied block";
 	wc_status st;
 	r.cache.fill_status(&st);
 	EXPECT_EQ(st.write_hits_uncommitted, 1u);
