@@ -46,6 +46,11 @@ void wc_plat_panic(const char *msg);
 
 /* A monotonic clock in milliseconds (wraps; compare with differences). */
 uint32_t wc_plat_now_ms(void);
+/*
+ * Let the scheduler in during long loops (cond_resched in the kernel);
+ * never called with the core's lock held.
+ */
+void wc_plat_cond_resched(void);
 
 /* A lock for short critical sections (no sleeping while held). */
 struct wc_lock;
@@ -215,16 +220,43 @@ int wc_cache_create(const struct wc_config *cfg, void *area, uint64_t bytes,
 void wc_cache_destroy(struct wc_cache *c);
 /* Rebuild the in-RAM state from media (every resume). */
 int wc_cache_load(struct wc_cache *c);
+/*
+ * Called when writers waiting for a free block may go on (blocks freed, or
+ * the error state latched); must not sleep. Set once, before I/O.
+ */
+void wc_cache_set_waker(struct wc_cache *c, void (*fn)(void *ctx), void *ctx);
+/*
+ * A write bio of `blocks` blocks at `sector`: how many of its leading
+ * blocks one map call serves (*blocks_out), and whether they are cached
+ * (1: wc_cache_write_block(force) each) or go to the origin (0). The shim
+ * accepts that part of the bio before touching it.
+ */
+int wc_cache_write_plan(struct wc_cache *c, uint64_t sector, uint64_t blocks,
+			int req_meta, uint64_t *blocks_out);
 enum wc_write_result wc_cache_write_block(struct wc_cache *c, uint64_t sector,
-					  const void *src, int req_meta);
+					  const void *src, int req_meta,
+					  int force);
 /* After a bio's blocks: commit if FUA or enough uncommitted; 0 or -errno. */
 int wc_cache_end_write(struct wc_cache *c, int fua, int *arm_timer);
-/* 1 and the data in dst on a hit; 0 on a miss. */
-int wc_cache_read_block(struct wc_cache *c, uint64_t sector, void *dst,
-			int *io_error);
-/* First cached sector in [sector, sector + blocks), or ~0. */
-uint64_t wc_cache_next_cached(struct wc_cache *c, uint64_t sector,
-			      uint64_t blocks);
+/*
+ * Where a read's blocks go (see wc_cache_read_run): accept(ctx, n) once,
+ * before any copy; then per block block(ctx) gives the destination and
+ * done(ctx, ok) follows the copy.
+ */
+struct wc_read_sink {
+	void (*accept)(void *ctx, uint64_t blocks);
+	void *(*block)(void *ctx);
+	void (*done)(void *ctx, int ok);
+	void *ctx;
+};
+/*
+ * A read bio: serves its leading run of cached blocks through sink and
+ * returns the run's length; or returns 0 with *around = the blocks to
+ * read from the origin. *io_error: a machine check (fail the bio).
+ */
+uint64_t wc_cache_read_run(struct wc_cache *c, uint64_t sector, uint64_t blocks,
+			   const struct wc_read_sink *sink, uint64_t *around,
+			   int *io_error);
 void wc_cache_discard(struct wc_cache *c, uint64_t start, uint64_t end);
 int wc_cache_commit(struct wc_cache *c);
 int wc_cache_writeback_next(struct wc_cache *c, struct wc_writeback_run *run,
@@ -237,6 +269,8 @@ const void *wc_cache_block_data(struct wc_cache *c, uint32_t block);
 void wc_cache_writeback_done(struct wc_cache *c,
 			     const struct wc_writeback_run *run, int status);
 int wc_cache_writeback_wanted(struct wc_cache *c);
+/* Blocks are left to write back (a full writeback goes on). */
+int wc_cache_writeback_pending(struct wc_cache *c);
 uint64_t wc_cache_writeback_blocks(struct wc_cache *c);
 uint64_t wc_cache_free_blocks(struct wc_cache *c);
 int wc_cache_has_error(struct wc_cache *c);
@@ -245,7 +279,6 @@ void wc_cache_clear_stats(struct wc_cache *c);
 void wc_cache_set_cleaner(struct wc_cache *c);
 /* Counters for what the shim handles itself. */
 void wc_cache_count_flush(struct wc_cache *c);
-void wc_cache_count_reads(struct wc_cache *c, uint64_t blocks);
 void wc_cache_count_around(struct wc_cache *c, uint64_t blocks);
 
 /* ---- SSD mode ---------------------------------------------------------- */

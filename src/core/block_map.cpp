@@ -107,7 +107,21 @@ Block BlockMap::find(uint64_t sector) const
 		uint32_t b = index_[i];
 		if (b == kEmptySlot)
 			return kNoBlock;
-		if (this->sector(b) == sector)
+		if (this->sector(b) == sector && !(state_[b] & kSuperseded))
+			return b;
+		if (++i == index_slots_)
+			i = 0;
+	}
+}
+
+Block BlockMap::find_in_flight(uint64_t sector) const
+{
+	size_t i = slot_of(sector);
+	for (;;) {
+		uint32_t b = index_[i];
+		if (b == kEmptySlot)
+			return kNoBlock;
+		if (this->sector(b) == sector && (state_[b] & kSuperseded))
 			return b;
 		if (++i == index_slots_)
 			i = 0;
@@ -315,6 +329,11 @@ bool BlockMap::check_invariants(const char **why) const
 				*why = "LRU block not found by its sector";
 				return false;
 			}
+			if (sup && (state_[b] & kInProgress) &&
+			    find_in_flight(sector(b)) == kNoBlock) {
+				*why = "superseded block in writeback not indexed";
+				return false;
+			}
 			if (++on_lists > n_) {
 				*why = "list cycle";
 				return false;
@@ -326,11 +345,17 @@ bool BlockMap::check_invariants(const char **why) const
 		if (index_[i] == kEmptySlot)
 			continue;
 		Block b = index_[i];
-		if (b >= n_ || !(state_[b] & kUsed) || (state_[b] & kSuperseded)) {
-			*why = "index holds a free or superseded block";
+		if (b >= n_ || !(state_[b] & kUsed)) {
+			*why = "index holds a free block";
 			return false;
 		}
-		if (find(sector(b)) != b) {
+		if ((state_[b] & kSuperseded) && !(state_[b] & kInProgress)) {
+			*why = "index holds a superseded block not in writeback";
+			return false;
+		}
+		bool reachable = (state_[b] & kSuperseded) ? find_in_flight(sector(b)) != kNoBlock :
+							     find(sector(b)) == b;
+		if (!reachable) {
 			*why = "index entry unreachable from its home slot";
 			return false;
 		}

@@ -19,10 +19,13 @@
 //                       contiguous runs
 //   age[b]         4 B  only with max_age: insertion time in ms
 //
-// A sector has at most one *indexed* block (the newest version). An older
+// A sector has at most one *current* block (the newest version). An older
 // committed version that a new uncommitted write replaced leaves the index
 // and waits on the superseded list until the commit that makes the new
-// version durable frees it.
+// version durable frees it. One exception keeps writeback ordered: a
+// superseded block still being written back stays indexed (flagged
+// kSuperseded) until its write completes, so find_in_flight() tells that
+// the sector has an origin write in flight; find() skips such blocks.
 //
 // Not thread-safe: the cache serialises access under its lock.
 #pragma once
@@ -48,6 +51,7 @@ public:
 		kCommitted = 1 << 1,	// its entry's seq is below the sb seq
 		kInProgress = 1 << 2,	// being written back
 		kSuperseded = 1 << 3,	// on the superseded list, not indexed
+		kDoomed = 1 << 4,	// on kFreeing (also kSuperseded)
 	};
 
 	BlockMap() = default;
@@ -96,6 +100,9 @@ public:
 
 	// --- the index: sector -> newest block ---
 	Block find(uint64_t sector) const;
+	// An older version of sector still being written back (superseded,
+	// kInProgress, still indexed), or kNoBlock.
+	Block find_in_flight(uint64_t sector) const;
 	// Index b under sector (which must not be indexed yet).
 	void index_insert(Block b, uint64_t sector);
 	void index_erase(Block b);

@@ -5,12 +5,14 @@
 // lock with the commit gate held shared.
 #include "cache.h"
 #include "endian.h"
+#include "text.h"
 
 namespace wc {
 
 using namespace layout;
 
-// The first error sticks (upstream's wc->error) and is logged once.
+// The first error sticks (upstream's wc->error) and is logged once; it
+// wakes writers waiting for a free block, which then fail.
 void Cache::latch_error(int err, const char *msg, const char *detail)
 {
 	int expected = 0;
@@ -18,7 +20,54 @@ void Cache::latch_error(int err, const char *msg, const char *detail)
 					__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
 		error_msg_ = msg;
 		wc_plat_log_error(detail ? detail : msg);
+		wake();
 	}
+}
+
+// upstream's "<msg>: <errno>" form.
+void Cache::latch_error_errno(int err, const char *msg)
+{
+	char buf[96];
+	TextBuf t(buf, sizeof(buf));
+	t.put(msg);
+	t.put(": -");
+	t.put_u64(err < 0 ? static_cast<uint64_t>(-static_cast<int64_t>(err)) :
+			    static_cast<uint64_t>(err));
+	latch_error(err, msg, buf);
+}
+
+// An I/O error from the metadata layer, with upstream's errno suffix on
+// the messages upstream formats with one.
+void Cache::latch_status(const Error &e)
+{
+	if (__builtin_strcmp(e.message, "error flushing metadata") == 0 ||
+	    __builtin_strcmp(e.message, "unable to read metadata") == 0)
+		latch_error_errno(e.code, e.message);
+	else
+		latch_error(e.code, e.message);
+}
+
+void Cache::wake(bool from_writeback)
+{
+	if (params_.test_wake_only_on_writeback && !from_writeback)
+		return;
+	if (waker_)
+		waker_(waker_ctx_);
+}
+
+bool Cache::older_in_flight_locked(uint64_t sector) const
+{
+	return in_flight_old_ && map_.find_in_flight(sector) != kNoBlock;
+}
+
+// A write to this sector must go into the cache (not around it): a
+// version is cached, or an older one is still being written back and an
+// origin write could land before it.
+bool Cache::cached_for_write_locked(uint64_t sector) const
+{
+	if (map_.find(sector) != kNoBlock)
+		return true;
+	return !params_.test_around_ignores_inflight && older_in_flight_locked(sector);
 }
 
 // Sector first, then seq: a crash between the two leaves the old seq
@@ -46,17 +95,48 @@ void Cache::clear_entry(Block b)
 // version stays valid on media until the commit that makes the new one
 // durable; an uncommitted one (a racing writer) is dead at once, and its
 // entry must not survive into the next commit.
+//
+// A block still being written back stays indexed (as an in-flight older
+// version) until its write completes: the rule that keeps at most one
+// write per origin sector in flight (writeback_next() skips a sector with
+// one, and writes do not go around it).
 void Cache::supersede_locked(Block old)
 {
-	if (!(map_.state(old) & BlockMap::kCommitted))
+	uint8_t st = map_.state(old);
+	if (!(st & BlockMap::kCommitted)) {
 		clear_entry(old);
-	map_.index_erase(old);
+		uncommitted_--;
+	}
+	if (st & BlockMap::kInProgress)
+		in_flight_old_++;
+	else
+		map_.index_erase(old);
 	map_.unlink(old);
 	map_.set_flag(old, BlockMap::kSuperseded);
 	map_.push_tail(BlockMap::kSupersededList, old);
 }
 
-WriteResult Cache::write_block(uint64_t sector, const void *src, bool req_meta)
+WritePlan Cache::write_plan(uint64_t sector, uint64_t blocks, bool req_meta) const
+{
+	WritePlan p{true, blocks};
+	// Unlocked: the cleaner message may turn cleaner on meanwhile; a bio
+	// planned as cached is then still cached (write_block's force).
+	if (!__atomic_load_n(&params_.cleaner, __ATOMIC_RELAXED) &&
+	    !(params_.metadata_only && !req_meta))
+		return p;
+	const uint64_t step = bs_ >> 9;
+	uint64_t limit = blocks < kMaxRunBlocks ? blocks : kMaxRunBlocks;
+	Guard g(const_cast<Lock &>(lock_));
+	if (has_error())
+		return p;	// write_block() fails it, as upstream fails the bio
+	p.cached = cached_for_write_locked(sector);
+	for (p.blocks = 1; p.blocks < limit; p.blocks++)
+		if (cached_for_write_locked(sector + p.blocks * step) != p.cached)
+			break;
+	return p;
+}
+
+WriteResult Cache::write_block(uint64_t sector, const void *src, bool req_meta, bool force)
 {
 	// A new block is copied before it is published (entry, index, LRU),
 	// so no commit can see it half-written: that copy runs without the
@@ -87,9 +167,11 @@ WriteResult Cache::write_block(uint64_t sector, const void *src, bool req_meta)
 					in_place = true;
 				}
 			} else {
-				if (hit != kNoBlock) {
+				if (cached_for_write_locked(sector)) {
+					// (upstream finds an in-flight entry too)
 					stats_.write_hits_committed++;
-				} else if (params_.cleaner || (params_.metadata_only && !req_meta)) {
+				} else if (!force &&
+					   (params_.cleaner || (params_.metadata_only && !req_meta))) {
 					stats_.writes++;
 					stats_.writes_around++;
 					return WriteResult::kAround;
@@ -114,16 +196,27 @@ WriteResult Cache::write_block(uint64_t sector, const void *src, bool req_meta)
 	if (in_place)
 		return WriteResult::kCached;
 
-	Guard g(lock_);
-	write_entry(b, sector, seq_);
-	Block cur = map_.find(sector);
-	if (cur != kNoBlock)
-		supersede_locked(cur);
-	map_.index_insert(b, sector);
-	map_.push_head(BlockMap::kLru, b);
-	map_.set_age(b, wc_plat_now_ms());
-	uncommitted_++;
-	return WriteResult::kCached;
+	for (;;) {
+		{
+			Guard g(lock_);
+			Block cur = map_.find(sector);
+			// Superseding a block a running commit is committing
+			// would drop that acknowledged write from it: wait for
+			// the commit (commit_pmem()).
+			if (cur == kNoBlock || (map_.state(cur) & BlockMap::kCommitted) ||
+			    !committing_ || in_place_copy.held()) {
+				write_entry(b, sector, seq_);
+				if (cur != kNoBlock)
+					supersede_locked(cur);
+				map_.index_insert(b, sector);
+				map_.push_head(BlockMap::kLru, b);
+				map_.set_age(b, wc_plat_now_ms());
+				uncommitted_++;
+				return WriteResult::kCached;
+			}
+		}
+		in_place_copy.take();
+	}
 }
 
 Status Cache::end_write(bool fua, bool *arm_timer)
@@ -158,54 +251,94 @@ bool Cache::read_block(uint64_t sector, void *dst, bool *io_error)
 		stats_.read_hits++;
 	}
 	if (!pmem_->read(dst, data_ + static_cast<uint64_t>(b) * bs_, bs_)) {
-		latch_error(-WC_EIO, "hardware memory error when reading data");
+		latch_error_errno(-WC_EIO, "hardware memory error when reading data");
 		*io_error = true;
 	}
 	return true;
 }
 
-uint64_t Cache::next_cached(uint64_t sector, uint64_t limit_blocks) const
-{
-	Guard g(const_cast<Lock &>(lock_));
-	return next_cached_locked(sector, limit_blocks);
-}
-
-uint64_t Cache::next_cached_locked(uint64_t sector, uint64_t limit_blocks) const
+uint64_t Cache::read_run(uint64_t sector, uint64_t blocks, const ReadSink &sink,
+			 uint64_t *around, bool *io_error)
 {
 	const uint64_t step = bs_ >> 9;
-	// Probing each block is bounded by the bio; past the cache's own size
-	// a scan of the used blocks is cheaper.
-	if (limit_blocks <= n_blocks_) {
-		for (uint64_t i = 0; i < limit_blocks; i++)
-			if (map_.find(sector + i * step) != kNoBlock)
-				return sector + i * step;
-		return ~0ull;
+	*io_error = false;
+	*around = 0;
+	// Held across the run: its blocks may be superseded by newer
+	// versions (also cached) but not freed.
+	SharedGuard reading(gate_);
+	uint64_t n = 0;
+	{
+		Guard g(lock_);
+		uint64_t limit = blocks < kMaxRunBlocks ? blocks : kMaxRunBlocks;
+		while (n < limit && map_.find(sector + n * step) != kNoBlock)
+			n++;
+		if (n == 0) {
+			*around = around_blocks_locked(sector, blocks, false);
+			stats_.reads += *around;
+			return 0;
+		}
+		stats_.reads += n;
+		stats_.read_hits += n;
 	}
-	uint64_t best = ~0ull, end = sector + limit_blocks * step;
-	for (Block b = map_.head(BlockMap::kLru); b != kNoBlock;
-	     b = map_.older(BlockMap::kLru, b)) {
-		uint64_t s = map_.sector(b);
-		if (s >= sector && s < end && s < best)
-			best = s;
+	sink.accept(sink.ctx, n);
+	for (uint64_t i = 0; i < n; i++) {
+		Block b;
+		{
+			Guard g(lock_);
+			b = map_.find(sector + i * step);
+		}
+		void *dst = sink.block(sink.ctx);
+		bool ok = pmem_->read(dst, data_ + static_cast<uint64_t>(b) * bs_, bs_);
+		sink.done(sink.ctx, ok);
+		if (!ok) {
+			latch_error_errno(-WC_EIO, "hardware memory error when reading data");
+			*io_error = true;
+			break;
+		}
 	}
-	return best;
+	return n;
+}
+
+// Blocks from `sector` (a miss) up to the next cached one, at most
+// `blocks` and at most kMaxRunBlocks: the part of a bio that goes to the
+// origin in one piece. The cap bounds the probes made under lock_; the
+// shim resubmits the rest of the bio.
+uint64_t Cache::around_blocks_locked(uint64_t sector, uint64_t blocks, bool in_flight) const
+{
+	const uint64_t step = bs_ >> 9;
+	uint64_t limit = blocks < kMaxRunBlocks ? blocks : kMaxRunBlocks;
+	for (uint64_t n = 1; n < limit; n++) {
+		uint64_t s = sector + n * step;
+		if (map_.find(s) != kNoBlock ||
+		    (in_flight && !params_.test_around_ignores_inflight && older_in_flight_locked(s)))
+			return n;
+	}
+	return limit;
 }
 
 void Cache::doom_locked(Block b)
 {
+	uint8_t st = map_.state(b);
 	clear_entry(b);
-	if (!(map_.state(b) & BlockMap::kSuperseded))
+	// A discarded uncommitted block still counts towards autocommit, as
+	// upstream's (t-pmem-edge checks it against stock).
+	if (!(st & BlockMap::kSuperseded))
 		map_.index_erase(b);
 	map_.unlink(b);
-	map_.set_flag(b, BlockMap::kSuperseded);
+	map_.set_flag(b, BlockMap::kSuperseded | BlockMap::kDoomed);
 	map_.push_tail(BlockMap::kFreeing, b);
 }
 
+// gate_ exclusive: nothing else frees blocks or takes them off the
+// superseded list, so the scans may drop lock_ (LockBreaker) on a cache of
+// millions of blocks; a write published meanwhile is concurrent with the
+// discard and may survive it.
 void Cache::discard(uint64_t start, uint64_t end)
 {
 	ExclusiveGuard freeing(gate_);
 	{
 		Guard g(lock_);
+		LockBreaker relax(lock_);
 		const uint64_t step = bs_ >> 9;
 		uint64_t blocks = (end - start) / step;
 		stats_.discards += blocks;
@@ -218,24 +351,39 @@ void Cache::discard(uint64_t start, uint64_t end)
 			if (!(map_.state(b) & BlockMap::kInProgress))
 				doom_locked(b);
 		};
-		// Older superseded versions of these sectors must go too, or a
-		// crash after the discard could resurrect them.
-		for (Block b = map_.head(BlockMap::kSupersededList), nx; b != kNoBlock; b = nx) {
-			nx = map_.older(BlockMap::kSupersededList, b);
-			if (map_.sector(b) >= start && map_.sector(b) < end)
-				doom(b);
-		}
 		if (blocks <= n_blocks_) {
+			// Older superseded versions of these sectors must go
+			// too, or a crash after the discard could resurrect
+			// them.
+			Block last = map_.tail(BlockMap::kSupersededList);
+			for (Block b = map_.head(BlockMap::kSupersededList), nx; b != kNoBlock;
+			     b = nx) {
+				nx = map_.older(BlockMap::kSupersededList, b);
+				if (map_.sector(b) >= start && map_.sector(b) < end)
+					doom(b);
+				if (b == last)
+					break;
+				relax.tick();
+			}
 			for (uint64_t s = start; s < end; s += step) {
 				Block b = map_.find(s);
 				if (b != kNoBlock)
 					doom(b);
+				relax.tick();
 			}
 		} else {
-			for (Block b = map_.head(BlockMap::kLru), nx; b != kNoBlock; b = nx) {
-				nx = map_.older(BlockMap::kLru, b);
-				if (map_.sector(b) >= start && map_.sector(b) < end)
+			// Every block, current or superseded, by position (a
+			// block still being copied into is neither: it is not
+			// found by its stale sector).
+			for (uint64_t i = 0; i < n_blocks_; i++) {
+				Block b = static_cast<Block>(i);
+				uint8_t st = map_.state(b);
+				uint64_t s = map_.sector(b);
+				bool live = (st & BlockMap::kSuperseded) ? !(st & BlockMap::kDoomed) :
+					    (st & BlockMap::kUsed) && map_.find(s) == b;
+				if (live && s >= start && s < end)
 					doom(b);
+				relax.tick();
 			}
 		}
 	}
@@ -271,12 +419,6 @@ void Cache::count_flush()
 	stats_.flushes++;
 }
 
-void Cache::count_reads(uint64_t blocks)
-{
-	Guard g(lock_);
-	stats_.reads += blocks;
-}
-
 uint64_t Cache::writeback_blocks() const
 {
 	Guard g(const_cast<Lock &>(lock_));
@@ -298,7 +440,7 @@ void Cache::clear_stats()
 void Cache::set_cleaner()
 {
 	Guard g(lock_);
-	params_.cleaner = true;
+	__atomic_store_n(&params_.cleaner, true, __ATOMIC_RELAXED);
 	high_free_ = low_free_ = n_blocks_;
 }
 

@@ -57,6 +57,29 @@ struct CacheParams {
 	bool test_skip_commit_barrier = false;
 	bool test_skip_data_flush = false;
 	bool test_flush_before_data_wait = false;	// SSD: the pre-5.4.19 order
+	// Test-only re-introductions of fixed defects, for proving the model
+	// checker can fail: write back a sector while an older version of it
+	// is still in flight; send a write around the cache while an older
+	// version is in flight; wake blocked writers only from writeback
+	// completion.
+	bool test_writeback_ignores_inflight = false;
+	bool test_around_ignores_inflight = false;
+	bool test_wake_only_on_writeback = false;
+};
+
+// Tells writers waiting for a free block that they may go on: called after
+// blocks return to the free bitmap (outside the core's lock) and when the
+// error state is latched (possibly under it). Must not sleep.
+using Waker = void (*)(void *ctx);
+
+// Where a read's data goes, one block at a time (the shim walks the bio):
+// the ABI's wc_read_sink (accept once, then block/done per block).
+using ReadSink = wc_read_sink;
+
+// How a write bio's leading run is to be served (write_plan()).
+struct WritePlan {
+	bool cached;		// true: write_block(force) each block; false: origin
+	uint64_t blocks;	// length of the run
 };
 
 // SSD mode: where one bio (or its first part) goes.
@@ -93,6 +116,10 @@ struct WritebackRun : wc_writeback_run {
 
 class Cache {
 public:
+	// The most blocks one call serves of a bio that is split into cached
+	// and uncached runs (it bounds the probes made under the lock).
+	static constexpr uint64_t kMaxRunBlocks = 1024;
+
 	Cache() = default;
 	Cache(const Cache &) = delete;
 	Cache &operator=(const Cache &) = delete;
@@ -105,18 +132,35 @@ public:
 	// Rebuild the in-RAM state from media (every resume).
 	Status load();
 
+	void set_waker(Waker fn, void *ctx)
+	{
+		waker_ = fn;
+		waker_ctx_ = ctx;
+	}
+
 	// --- the I/O paths, one block at a time ---
-	// Copy one block of `src` for origin `sector` into the cache.
-	WriteResult write_block(uint64_t sector, const void *src, bool req_meta);
+	// Split a write bio of `blocks` blocks at `sector` into runs that are
+	// wholly cached or wholly sent around (cleaner, metadata_only): the
+	// leading run. Without cleaner/metadata_only the whole bio is cached.
+	WritePlan write_plan(uint64_t sector, uint64_t blocks, bool req_meta) const;
+	// Copy one block of `src` for origin `sector` into the cache. `force`
+	// (a run write_plan() chose to cache): never kAround.
+	WriteResult write_block(uint64_t sector, const void *src, bool req_meta,
+				bool force = false);
 	// After the blocks of one bio: commit when the bio was FUA or enough
 	// blocks are uncommitted. *arm_timer says to (re)arm the autocommit
 	// timer. A failed commit fails the bio.
 	Status end_write(bool fua, bool *arm_timer);
 	// Copy the cached block for `sector` into dst; false on a miss.
 	bool read_block(uint64_t sector, void *dst, bool *io_error);
-	// First cached sector in [sector, sector + limit_blocks blocks), or
-	// ~0 if none: where an origin read or write-around must stop.
-	uint64_t next_cached(uint64_t sector, uint64_t limit_blocks) const;
+	// A read bio of `blocks` blocks at `sector`: serve its leading run of
+	// cached blocks through `sink` (no block of the run can be freed
+	// meanwhile) and return the run's length; or, when the first block is
+	// a miss, return 0 with *around = blocks to read from the origin (up
+	// to the next cached block). *io_error: a machine check (the bio
+	// fails).
+	uint64_t read_run(uint64_t sector, uint64_t blocks, const ReadSink &sink,
+			  uint64_t *around, bool *io_error);
 	// Free every cached block in [start, end) (sectors) not being written
 	// back, and make that durable.
 	void discard(uint64_t start, uint64_t end);
@@ -154,13 +198,14 @@ public:
 	void writeback_done(const WritebackRun &run, bool ok, int status = 0);
 	// Whether the watermarks (or max_age) ask for writeback now.
 	bool writeback_wanted() const;
+	// Blocks are left to write back (a full writeback must go on).
+	bool writeback_pending() const;
 	uint64_t writeback_blocks() const;
 	uint64_t free_blocks() const;
 	// Blocks of a bio beyond the first that went around the cache.
 	void account_around(uint64_t blocks);
 	void count_discard(uint64_t blocks);
 	void count_flush();
-	void count_reads(uint64_t blocks);
 
 	// --- state ---
 	uint64_t n_blocks() const { return n_blocks_; }
@@ -199,19 +244,26 @@ private:
 	Status validate_superblock(const uint8_t *sb, uint64_t area_bytes, uint64_t *n);
 	Status init_map(uint64_t n);
 	// commit.cpp (gate_ exclusive; *_locked: lock_ held too)
-	Status commit_pmem_locked();
+	Status commit_pmem();
 	Status commit_ssd();
-	void free_superseded_locked();
+	void free_superseded_locked(Block last, LockBreaker &relax);
 	// Make the free markers of the blocks on kFreeing durable, then free
 	// them. gate_ exclusive, lock_ not held (SSD waits for I/O).
-	void release_freeing();
+	void release_freeing(bool from_writeback = false);
 	void barrier();
 	// cache.cpp
-	uint64_t next_cached_locked(uint64_t sector, uint64_t limit_blocks) const;
+	// With in_flight, a sector whose older version is still being written
+	// back counts as cached (writes must not go around it).
+	uint64_t around_blocks_locked(uint64_t sector, uint64_t blocks, bool in_flight) const;
+	bool cached_for_write_locked(uint64_t sector) const;
+	bool older_in_flight_locked(uint64_t sector) const;
+	void wake(bool from_writeback = false);
 	void write_entry(Block b, uint64_t sector, uint64_t seq);
 	void clear_entry(Block b);
 	void supersede_locked(Block old);
 	void latch_error(int err, const char *msg, const char *detail = nullptr);
+	void latch_error_errno(int err, const char *msg);
+	void latch_status(const Error &e);
 	// Move b (not in progress) to kFreeing with its free marker written.
 	void doom_locked(Block b);
 	// cache_ssd.cpp
@@ -239,6 +291,10 @@ private:
 	uint64_t high_free_ = 0;	// writeback starts when free <= this
 	uint64_t low_free_ = 0;		// ...and runs while free + wb <= this
 	uint64_t writeback_size_ = 0;
+	uint64_t in_flight_old_ = 0;	// superseded blocks still in writeback
+	bool committing_ = false;	// pmem: a commit is between its seq steps
+	Waker waker_ = nullptr;
+	void *waker_ctx_ = nullptr;
 	int error_ = 0;
 	const char *error_msg_ = nullptr;
 	wc_status stats_ = {};

@@ -177,12 +177,25 @@ extern "C" int wc_cache_load(struct wc_cache *c)
 	return s.ok() ? 0 : s.error().code;
 }
 
+extern "C" void wc_cache_set_waker(struct wc_cache *c, void (*fn)(void *ctx), void *ctx)
+{
+	C(c).set_waker(fn, ctx);
+}
+
+extern "C" int wc_cache_write_plan(struct wc_cache *c, uint64_t sector, uint64_t blocks,
+				   int req_meta, uint64_t *blocks_out)
+{
+	wc::WritePlan p = C(c).write_plan(sector, blocks, req_meta);
+	*blocks_out = p.blocks;
+	return p.cached;
+}
+
 extern "C" enum wc_write_result wc_cache_write_block(struct wc_cache *c,
 						     uint64_t sector,
 						     const void *src,
-						     int req_meta)
+						     int req_meta, int force)
 {
-	switch (C(c).write_block(sector, src, req_meta)) {
+	switch (C(c).write_block(sector, src, req_meta, force)) {
 	case wc::WriteResult::kCached:
 		return WC_WRITE_CACHED;
 	case wc::WriteResult::kAround:
@@ -203,19 +216,14 @@ extern "C" int wc_cache_end_write(struct wc_cache *c, int fua, int *arm_timer)
 	return s.ok() ? 0 : s.error().code;
 }
 
-extern "C" int wc_cache_read_block(struct wc_cache *c, uint64_t sector,
-				   void *dst, int *io_error)
+extern "C" uint64_t wc_cache_read_run(struct wc_cache *c, uint64_t sector, uint64_t blocks,
+				      const struct wc_read_sink *sink, uint64_t *around,
+				      int *io_error)
 {
 	bool err = false;
-	bool hit = C(c).read_block(sector, dst, &err);
+	uint64_t n = C(c).read_run(sector, blocks, *sink, around, &err);
 	*io_error = err;
-	return hit;
-}
-
-extern "C" uint64_t wc_cache_next_cached(struct wc_cache *c, uint64_t sector,
-					 uint64_t blocks)
-{
-	return C(c).next_cached(sector, blocks);
+	return n;
 }
 
 extern "C" void wc_cache_discard(struct wc_cache *c, uint64_t start,
@@ -253,6 +261,11 @@ extern "C" int wc_cache_writeback_wanted(struct wc_cache *c)
 	return C(c).writeback_wanted();
 }
 
+extern "C" int wc_cache_writeback_pending(struct wc_cache *c)
+{
+	return C(c).writeback_pending();
+}
+
 extern "C" uint64_t wc_cache_writeback_blocks(struct wc_cache *c)
 {
 	return C(c).writeback_blocks();
@@ -286,11 +299,6 @@ extern "C" void wc_cache_set_cleaner(struct wc_cache *c)
 extern "C" void wc_cache_count_flush(struct wc_cache *c)
 {
 	C(c).count_flush();
-}
-
-extern "C" void wc_cache_count_reads(struct wc_cache *c, uint64_t blocks)
-{
-	C(c).count_reads(blocks);
 }
 
 extern "C" void wc_cache_count_around(struct wc_cache *c, uint64_t blocks)

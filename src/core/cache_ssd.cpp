@@ -26,18 +26,13 @@ void Cache::insert_new_locked(Block b, uint64_t sector)
 	uncommitted_++;
 }
 
-// Straight to the origin, up to the next cached block.
+// Straight to the origin, up to the next cached block (or one whose older
+// version is still being written back: a write must not race it).
 SsdMapping Cache::around_locked(uint64_t sector, uint64_t blocks)
 {
-	const uint64_t step = bs_ >> 9;
 	SsdMapping m;
 	m.target = SsdTarget::kOrigin;
-	m.blocks = blocks;
-	if (blocks > 1) {
-		uint64_t next = next_cached_locked(sector + step, blocks - 1);
-		if (next != ~0ull)
-			m.blocks = (next - sector) / step;
-	}
+	m.blocks = around_blocks_locked(sector, blocks, true);
 	stats_.writes += m.blocks;
 	stats_.writes_around += m.blocks;
 	return m;
@@ -57,7 +52,13 @@ SsdMapping Cache::ssd_map_write(uint64_t sector, uint64_t blocks, bool req_meta)
 	}
 	Block hit = map_.find(sector);
 	bool in_place = false;
-	if (hit != kNoBlock) {
+	// An older version still being written back: the write must take a
+	// new block (or wait for one), never go around it.
+	bool in_flight = hit == kNoBlock && !params_.test_around_ignores_inflight &&
+			 older_in_flight_locked(sector);
+	if (in_flight) {
+		stats_.write_hits_committed++;	// upstream finds that entry
+	} else if (hit != kNoBlock) {
 		if (!(map_.state(hit) & BlockMap::kCommitted)) {
 			stats_.write_hits_uncommitted++;
 			in_place = true;
@@ -94,7 +95,7 @@ SsdMapping Cache::ssd_map_write(uint64_t sector, uint64_t blocks, bool req_meta)
 	} else {
 		Block b = map_.alloc();
 		if (b == kNoBlock) {
-			if (hit == kNoBlock)
+			if (hit == kNoBlock && !in_flight)
 				return around_locked(sector, blocks);
 			stats_.writes_blocked_on_freelist++;
 			m.target = SsdTarget::kNoSpace;
@@ -141,12 +142,7 @@ SsdMapping Cache::ssd_map_read(uint64_t sector, uint64_t blocks)
 	Block b = map_.find(sector);
 	if (b == kNoBlock) {
 		m.target = SsdTarget::kOrigin;
-		m.blocks = blocks;
-		if (blocks > 1) {
-			uint64_t next = next_cached_locked(sector + step, blocks - 1);
-			if (next != ~0ull)
-				m.blocks = (next - sector) / step;
-		}
+		m.blocks = around_blocks_locked(sector, blocks, false);
 		stats_.reads += m.blocks;
 		return m;
 	}

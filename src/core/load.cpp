@@ -60,8 +60,11 @@ Status Cache::load()
 	ExclusiveGuard exclusive(gate_);
 	// SSD: a read error leaves every entry free (upstream drops the
 	// cache's contents) and latches the error.
-	if (dev_ && !ssd_.load().ok())
-		latch_error(-WC_EIO, "unable to read metadata");
+	if (dev_) {
+		Status r = ssd_.load();
+		if (!r.ok())
+			latch_status(Error{r.error().code, "unable to read metadata"});
+	}
 	if (scan_entries()) {
 		if (!dev_) {
 			barrier();
@@ -69,7 +72,7 @@ Status Cache::load()
 			ssd_.mark_all_dirty();
 			Status r = ssd_.commit_free_markers();
 			if (!r.ok())
-				latch_error(r.error().code, r.error().message);
+				latch_status(r.error());
 		}
 	}
 	return Status::success();
@@ -83,6 +86,8 @@ bool Cache::scan_entries()
 		map_.reset();
 	map_fresh_ = false;
 	writeback_size_ = 0;
+	in_flight_old_ = 0;
+	committing_ = false;
 	uncommitted_ = 0;
 	overwrote_committed_ = false;
 
@@ -90,7 +95,7 @@ bool Cache::scan_entries()
 	if (dev_) {
 		le_seq = to_le64(ssd_.seq_count());
 	} else if (!pmem_->read(&le_seq, area_.base + kOffSeqCount, 8)) {
-		latch_error(-WC_EIO, "hardware memory error when reading superblock");
+		latch_error_errno(-WC_EIO, "hardware memory error when reading superblock");
 		le_seq = 0;
 	}
 	seq_ = from_le64(le_seq);
@@ -102,7 +107,11 @@ bool Cache::scan_entries()
 	constexpr uint32_t kChunk = 64;
 	RawEntry chunk[kChunk];
 	bool drop = has_error();
+	// gate_ exclusive and the device suspended: nothing else changes the
+	// map, so lock_ may be dropped between chunks (millions of entries).
+	LockBreaker relax(lock_, 64);
 	for (uint64_t i = 0; i < n_blocks_ && !drop; i += kChunk) {
+		relax.tick();
 		uint64_t left = n_blocks_ - i;
 		uint32_t want = left < kChunk ? static_cast<uint32_t>(left) : kChunk;
 		uint32_t got = read_entries(static_cast<Block>(i), want, chunk);

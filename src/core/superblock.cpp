@@ -94,8 +94,10 @@ Status Cache::open_ssd(const CacheParams &params, CacheDevice &dev, uint64_t are
 		return Error{-WC_ENOMEM, "Cannot allocate memory"};
 
 	uint64_t fresh;
-	if (wc_layout_n_blocks(area_bytes, bs_, &fresh, nullptr))
-		return Error{-WC_EINVAL, "Invalid device size"};
+	// upstream's calculate_memory_size(): -ENOSPC when not even one block
+	// fits (e.g. start_sector near the end), -EFBIG when too many would.
+	if (int r = wc_layout_n_blocks(area_bytes, bs_, &fresh, nullptr))
+		return Error{r, "Invalid device size"};
 	SsdMetadataParams mp;
 	mp.block_size = bs_;
 	mp.n_blocks = fresh;

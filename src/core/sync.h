@@ -50,6 +50,32 @@ private:
 	Lock &l_;
 };
 
+// Bounds the work done per hold of a lock in a long loop (a scan of
+// millions of blocks): every `every` ticks it drops the lock and lets the
+// scheduler in. Whatever the loop holds across a tick must stay valid
+// with the lock dropped; each caller says why it does.
+class LockBreaker {
+public:
+	explicit LockBreaker(Lock &l, uint32_t every = 4096) : l_(l), every_(every) {}
+	LockBreaker(const LockBreaker &) = delete;
+	LockBreaker &operator=(const LockBreaker &) = delete;
+
+	void tick()
+	{
+		if (++n_ < every_)
+			return;
+		n_ = 0;
+		l_.unlock();
+		wc_plat_cond_resched();
+		l_.lock();
+	}
+
+private:
+	Lock &l_;
+	uint32_t every_;
+	uint32_t n_ = 0;
+};
+
 // The commit gate: shared for data copies, exclusive for commits and frees.
 class Gate {
 public:

@@ -29,6 +29,17 @@ bool Cache::writeback_wanted() const
 	       aged_out_locked(wc_plat_now_ms());
 }
 
+bool Cache::writeback_pending() const
+{
+	Guard g(const_cast<Lock &>(lock_));
+	return !has_error() && !map_.list_empty(BlockMap::kLru);
+}
+
+// The writeback ordering rule: at most one write per origin sector in
+// flight. A block whose sector still has an older version being written
+// back (indexed as in flight, see supersede_locked()) waits: the two
+// writes could reach the origin in either order. Its turn comes after
+// that completion (writeback_done() wakes the writeback again).
 bool Cache::writeback_next(WritebackRun *run, bool all)
 {
 	for (;;) {
@@ -46,6 +57,11 @@ bool Cache::writeback_next(WritebackRun *run, bool all)
 			    !aged_out_locked(wc_plat_now_ms()))
 				return false;
 			Block b = map_.tail(BlockMap::kLru);
+			// Skipping is bounded by the writes in flight.
+			while (b != kNoBlock && (map_.state(b) & BlockMap::kCommitted) &&
+			       !params_.test_writeback_ignores_inflight &&
+			       older_in_flight_locked(map_.sector(b)))
+				b = map_.newer(BlockMap::kLru, b);
 			if (b == kNoBlock)
 				return false;
 			if (map_.state(b) & BlockMap::kCommitted) {
@@ -75,12 +91,15 @@ void Cache::pick_run_locked(WritebackRun *run, Block b)
 		writeback_size_++;
 		if (run->count == WritebackRun::kMaxBlocks)
 			break;
-		b = map_.find(run->sector + run->count * step);
+		uint64_t s = run->sector + run->count * step;
+		b = map_.find(s);
 		if (b == kNoBlock ||
 		    (map_.state(b) & (BlockMap::kCommitted | BlockMap::kInProgress)) !=
 			    BlockMap::kCommitted)
 			break;
 		if (dev_ && b != run->blocks[0] + run->count)
+			break;
+		if (!params_.test_writeback_ignores_inflight && older_in_flight_locked(s))
 			break;
 	}
 }
@@ -105,9 +124,14 @@ void Cache::writeback_done(const WritebackRun &run, bool ok, int status)
 		}
 		for (uint32_t i = 0; i < run.count; i++) {
 			Block b = run.blocks[i];
+			bool superseded = map_.state(b) & BlockMap::kSuperseded;
+			if (superseded) {
+				// No longer an in-flight older version.
+				map_.index_erase(b);
+				in_flight_old_--;
+			}
 			map_.clear_flag(b, BlockMap::kInProgress);
 			writeback_size_--;
-			bool superseded = map_.state(b) & BlockMap::kSuperseded;
 			if (has_error()) {
 				if (!superseded) {
 					map_.unlink(b);
@@ -118,7 +142,7 @@ void Cache::writeback_done(const WritebackRun &run, bool ok, int status)
 			doom_locked(b);
 		}
 	}
-	release_freeing();
+	release_freeing(true);
 }
 
 } // namespace wc

@@ -106,6 +106,11 @@ u32 wc_plat_now_ms(void)
 	return jiffies_to_msecs(jiffies);
 }
 
+void wc_plat_cond_resched(void)
+{
+	cond_resched();
+}
+
 struct wc_lock {
 	spinlock_t lock;
 };

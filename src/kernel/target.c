@@ -109,6 +109,14 @@ struct wc_target {
 	unsigned long iot_idle_since;
 };
 
+/* The core's waker: blocks were freed, or the error state latched. */
+static void wc_wake_freelist(void *ctx)
+{
+	struct wc_target *wc = ctx;
+
+	wake_up_all(&wc->freelist_wait);
+}
+
 static bool wc_is_ssd(struct wc_target *wc)
 {
 	return !wc->cfg.pmem;
@@ -135,6 +143,12 @@ static unsigned int wc_step(struct wc_target *wc)
 }
 
 /* ---- writeback --------------------------------------------------------- */
+
+static void wc_queue_writeback(struct wc_target *wc)
+{
+	if (!wc->suspended)
+		queue_work(wc->wq, &wc->writeback_work);
+}
 
 static void wc_writeback_endio(struct bio *bio)
 {
@@ -198,8 +212,10 @@ static void wc_endio_work(struct work_struct *work)
 		wc_cache_writeback_done(wc->core, &c->run, flush_err ?: st);
 		mempool_free(c, &wc->copy_pool);
 	}
-	wake_up_all(&wc->freelist_wait);
 	wake_up_all(&wc->writeback_wait);
+	/* Blocks skipped while an older version was in flight may go now. */
+	if (wc_cache_writeback_wanted(wc->core))
+		wc_queue_writeback(wc);
 }
 
 static bool wc_writeback_throttled(struct wc_target *wc)
@@ -323,33 +339,40 @@ static void wc_writeback_work(struct work_struct *work)
 	bool all = atomic_read(&wc->writeback_all) > 0;
 	struct blk_plug plug;
 
+	/* Queued by a completion racing postsuspend: not now. */
+	if (wc->suspended && !all)
+		return;
 	if (wc_is_ssd(wc)) {
 		dm_kcopyd_client_flush(wc->kcopyd);
 		wc_writeback_pause(wc);
 	}
-	blk_start_plug(&plug);
-	while (!wc_cache_has_error(wc->core)) {
-		bool more = wc_is_ssd(wc) ? wc_writeback_ssd(wc, all, origin_end) :
-					    wc_writeback_pmem(wc, all, origin_end);
-		if (!more)
-			break;
-		if (wc_writeback_throttled(wc)) {
-			blk_finish_plug(&plug);
-			wait_event(wc->writeback_wait, !wc_writeback_throttled(wc));
-			blk_start_plug(&plug);
+	for (;;) {
+		blk_start_plug(&plug);
+		while (!wc_cache_has_error(wc->core)) {
+			bool more = wc_is_ssd(wc) ? wc_writeback_ssd(wc, all, origin_end) :
+						    wc_writeback_pmem(wc, all, origin_end);
+			if (!more)
+				break;
+			if (wc_writeback_throttled(wc)) {
+				blk_finish_plug(&plug);
+				wait_event(wc->writeback_wait, !wc_writeback_throttled(wc));
+				blk_start_plug(&plug);
+			}
+			cond_resched();
 		}
-		cond_resched();
-	}
-	blk_finish_plug(&plug);
-	if (all)
+		blk_finish_plug(&plug);
+		if (!all)
+			break;
+		/*
+		 * Everything: blocks whose older version was still in flight
+		 * were skipped (one write per origin sector in flight); once
+		 * those land, go on.
+		 */
 		wait_event(wc->writeback_wait,
 			   !wc_cache_writeback_blocks(wc->core));
-}
-
-static void wc_queue_writeback(struct wc_target *wc)
-{
-	if (!wc->suspended)
-		queue_work(wc->wq, &wc->writeback_work);
+		if (!wc_cache_writeback_pending(wc->core))
+			break;
+	}
 }
 
 static void wc_commit_work(struct work_struct *work)
@@ -404,9 +427,22 @@ static bool wc_remap_aligned(struct wc_target *wc, struct bio *bio)
 	return false;
 }
 
+/* Whether some block of the bio spans two bvecs (pages): it needs a bounce. */
+static bool wc_bio_straddles(struct bio *bio, unsigned int bs)
+{
+	struct bvec_iter iter;
+	struct bio_vec bv;
+
+	bio_for_each_segment(bv, bio, iter)
+		if (bv.bv_len % bs)
+			return true;
+	return false;
+}
+
 /*
  * The block at the bio's current position, mapped; a block that straddles
- * bvecs (rare: io_hints make bios block-aligned) is bounced.
+ * bvecs (O_DIRECT with 512-byte aligned iovecs) goes through the bounce,
+ * which wc_map_pmem() allocated if any block of the bio needs it.
  */
 static void *wc_bio_block(struct bio *bio, unsigned int bs, void *bounce,
 			  bool copy_in)
@@ -441,6 +477,8 @@ static void wc_bio_block_done(struct bio *bio, unsigned int bs, void *p,
 
 	if (p != bounce) {
 		kunmap_local(p);
+		if (copy_out)
+			flush_dcache_page(bio_page(bio));
 		return;
 	}
 	while (copy_out && done < bs) {
@@ -451,74 +489,115 @@ static void wc_bio_block_done(struct bio *bio, unsigned int bs, void *p,
 		q = bvec_kmap_local(&bv);
 		memcpy(q, (u8 *)bounce + done, bv.bv_len);
 		kunmap_local(q);
+		flush_dcache_page(bv.bv_page);
 		done += bv.bv_len;
 		bio_advance_iter(bio, &iter, bv.bv_len);
 	}
 }
 
-/* Send the rest of the bio to the origin, stopping at the next cached block. */
-static int wc_remap_origin(struct wc_target *wc, struct bio *bio, bool write)
+/*
+ * One map call serves one run of a bio: all of it cached, or all of it
+ * sent to the origin. The run is accepted (dm_accept_partial_bio) before
+ * the bio is advanced: 6.1's dm core gets the resubmitted tail wrong when
+ * a target accepts part of a bio it has already advanced.
+ */
+static void wc_accept_run(struct wc_target *wc, struct bio *bio, u64 blocks)
 {
 	unsigned int step = wc_step(wc);
-	u64 sector = bio->bi_iter.bi_sector;
-	u64 blocks = bio_sectors(bio) / step;
-	u64 next = blocks > 1 ? wc_cache_next_cached(wc->core, sector + step,
-						     blocks - 1) : ~0ULL;
 
-	if (next != ~0ULL) {
-		dm_accept_partial_bio(bio, next - sector);
-		blocks = (next - sector) / step;
-	}
-	if (blocks > 1) {
-		if (write)
-			wc_cache_count_around(wc->core, blocks - 1);
-		else
-			wc_cache_count_reads(wc->core, blocks - 1);
-	}
-	bio_set_dev(bio, wc->origin->bdev);
-	return DM_MAPIO_REMAPPED;
+	if (blocks < bio_sectors(bio) / step)
+		dm_accept_partial_bio(bio, blocks * step);
+}
+
+/* A read's walk over the bio, for the core's read sink. */
+struct wc_read_walk {
+	struct wc_target *wc;
+	struct bio *bio;
+	void *bounce;
+	void *mapped;
+};
+
+static void wc_read_accept(void *ctx, u64 blocks)
+{
+	struct wc_read_walk *w = ctx;
+
+	wc_accept_run(w->wc, w->bio, blocks);
+}
+
+static void *wc_read_block(void *ctx)
+{
+	struct wc_read_walk *w = ctx;
+
+	w->mapped = wc_bio_block(w->bio, w->wc->cfg.block_size, w->bounce, false);
+	return w->mapped;
+}
+
+static void wc_read_done(void *ctx, int ok)
+{
+	struct wc_read_walk *w = ctx;
+	unsigned int bs = w->wc->cfg.block_size;
+
+	wc_bio_block_done(w->bio, bs, w->mapped, w->bounce, ok);
+	if (ok)
+		bio_advance(w->bio, bs);
 }
 
 static int wc_map_read(struct wc_target *wc, struct bio *bio, void *bounce)
 {
-	unsigned int bs = wc->cfg.block_size;
+	struct wc_read_walk walk = { .wc = wc, .bio = bio, .bounce = bounce };
+	const struct wc_read_sink sink = {
+		.accept = wc_read_accept,
+		.block = wc_read_block,
+		.done = wc_read_done,
+		.ctx = &walk,
+	};
+	u64 blocks = bio_sectors(bio) / wc_step(wc), around;
+	int io_error;
 
-	while (bio->bi_iter.bi_size) {
-		int hit, io_error;
-		void *p = wc_bio_block(bio, bs, bounce, false);
-
-		hit = wc_cache_read_block(wc->core, bio->bi_iter.bi_sector, p,
-					  &io_error);
-		wc_bio_block_done(bio, bs, p, bounce, hit && !io_error);
-		if (!hit)
-			return wc_remap_origin(wc, bio, false);
-		if (io_error) {
-			bio->bi_status = BLK_STS_IOERR;
-			bio_endio(bio);
-			return DM_MAPIO_SUBMITTED;
-		}
-		flush_dcache_page(bio_page(bio));
-		bio_advance(bio, bs);
+	if (!wc_cache_read_run(wc->core, bio->bi_iter.bi_sector, blocks, &sink,
+			       &around, &io_error)) {
+		wc_accept_run(wc, bio, around);
+		bio_set_dev(bio, wc->origin->bdev);
+		return DM_MAPIO_REMAPPED;
 	}
+	if (io_error)
+		bio->bi_status = BLK_STS_IOERR;
 	bio_endio(bio);
 	return DM_MAPIO_SUBMITTED;
+}
+
+static void wc_arm_autocommit(struct wc_target *wc)
+{
+	if (!timer_pending(&wc->autocommit_timer))
+		mod_timer(&wc->autocommit_timer,
+			  jiffies + msecs_to_jiffies(wc->cfg.autocommit_time_ms));
 }
 
 static int wc_map_write(struct wc_target *wc, struct bio *bio, void *bounce)
 {
 	unsigned int bs = wc->cfg.block_size;
-	bool copied = false;
-	int arm = 0, r;
+	int meta = !!(bio->bi_opf & REQ_META);
+	u64 blocks = bio_sectors(bio) / wc_step(wc), run;
+	int arm = 0;
+
+	if (!wc_cache_write_plan(wc->core, bio->bi_iter.bi_sector, blocks, meta,
+				 &run)) {
+		/* cleaner / metadata_only: uncached blocks go around. */
+		wc_accept_run(wc, bio, run);
+		wc_cache_count_around(wc->core, run);
+		bio_set_dev(bio, wc->origin->bdev);
+		return DM_MAPIO_REMAPPED;
+	}
+	wc_accept_run(wc, bio, run);
 
 	while (bio->bi_iter.bi_size) {
 		enum wc_write_result res;
 		void *p = wc_bio_block(bio, bs, bounce, true);
 
 		res = wc_cache_write_block(wc->core, bio->bi_iter.bi_sector, p,
-					   !!(bio->bi_opf & REQ_META));
+					   meta, 1);
 		wc_bio_block_done(bio, bs, p, bounce, false);
 		if (res == WC_WRITE_CACHED) {
-			copied = true;
 			bio_advance(bio, bs);
 			continue;
 		}
@@ -529,27 +608,16 @@ static int wc_map_write(struct wc_target *wc, struct bio *bio, void *bounce)
 				   wc_cache_has_error(wc->core));
 			continue;
 		}
-		if (res == WC_WRITE_ERROR) {
-			bio_io_error(bio);
-			return DM_MAPIO_SUBMITTED;
-		}
-		/* WC_WRITE_AROUND: the blocks copied so far still count. */
-		if (copied)
-			wc_cache_end_write(wc->core, !!(bio->bi_opf & REQ_FUA), &arm);
-		if (arm && !timer_pending(&wc->autocommit_timer))
-			mod_timer(&wc->autocommit_timer,
-				  jiffies + msecs_to_jiffies(wc->cfg.autocommit_time_ms));
-		return wc_remap_origin(wc, bio, true);
+		bio_io_error(bio);	/* WC_WRITE_ERROR */
+		return DM_MAPIO_SUBMITTED;
 	}
 
-	r = wc_cache_end_write(wc->core, !!(bio->bi_opf & REQ_FUA), &arm);
-	if (r) {
+	if (wc_cache_end_write(wc->core, !!(bio->bi_opf & REQ_FUA), &arm)) {
 		bio_io_error(bio);
 		return DM_MAPIO_SUBMITTED;
 	}
-	if (arm && !timer_pending(&wc->autocommit_timer))
-		mod_timer(&wc->autocommit_timer,
-			  jiffies + msecs_to_jiffies(wc->cfg.autocommit_time_ms));
+	if (arm)
+		wc_arm_autocommit(wc);
 	if (wc_cache_writeback_wanted(wc->core))
 		wc_queue_writeback(wc);
 	bio_endio(bio);
@@ -590,8 +658,7 @@ static int wc_map_pmem(struct wc_target *wc, struct bio *bio)
 	}
 
 	bounce = NULL;
-	if (bio->bi_iter.bi_size &&
-	    bio_iter_iovec(bio, bio->bi_iter).bv_len < wc->cfg.block_size) {
+	if (wc_bio_straddles(bio, wc->cfg.block_size)) {
 		bounce = kmalloc(wc->cfg.block_size, GFP_NOIO);
 		if (!bounce)
 			return DM_MAPIO_REQUEUE;
@@ -605,13 +672,6 @@ static int wc_map_pmem(struct wc_target *wc, struct bio *bio)
 }
 
 /* ---- map (SSD) --------------------------------------------------------- */
-
-static void wc_arm_autocommit(struct wc_target *wc)
-{
-	if (!timer_pending(&wc->autocommit_timer))
-		mod_timer(&wc->autocommit_timer,
-			  jiffies + msecs_to_jiffies(wc->cfg.autocommit_time_ms));
-}
 
 /* Flush bios, discards and FUA completions: handled by the flush worker. */
 static void wc_offload(struct wc_target *wc, struct bio *bio)
@@ -986,6 +1046,10 @@ static int wc_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (r)
 		goto bad;
 
+	wc_cache_set_waker(wc->core, wc_wake_freelist, wc);
+	/* Like upstream's constructor: the cleaner argument in full. */
+	if (wc->cfg.cleaner)
+		wc->flush_on_suspend = true;
 	wc->ram_bytes = wc_cache_ram_bytes(wc->core);
 	wc_kernel_account_ram(wc->ram_bytes);
 	wc->suspended = true;	/* until the first resume loads the map */

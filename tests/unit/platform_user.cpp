@@ -85,14 +85,39 @@ extern "C" void wc_plat_lock_destroy(struct wc_lock *l)
 	delete l;
 }
 
+// Core locks this thread holds: cond_resched() under one would be
+// "scheduling while atomic" in the kernel.
+thread_local int t_locks_held = 0;
+std::atomic<long> g_resched_calls{0};
+std::atomic<long> g_resched_under_lock{0};
+
 extern "C" void wc_plat_lock(struct wc_lock *l)
 {
 	l->mu.lock();
+	t_locks_held++;
 }
 
 extern "C" void wc_plat_unlock(struct wc_lock *l)
 {
+	t_locks_held--;
 	l->mu.unlock();
+}
+
+extern "C" void wc_plat_cond_resched(void)
+{
+	g_resched_calls++;
+	if (t_locks_held)
+		g_resched_under_lock++;
+}
+
+long wc_test_resched_calls()
+{
+	return g_resched_calls.load();
+}
+
+long wc_test_resched_under_lock()
+{
+	return g_resched_under_lock.load();
 }
 
 extern "C" long wc_plat_alloc_outstanding(void)
