@@ -62,6 +62,11 @@ done < <(sed -n 's/^ *[0-9]*\/[0-9]* Test *#[0-9]*: \([^ ]*\) .*\(Passed\|Failed
 [ $n -gt 0 ] || { result FAIL "unit tests (did not build or run)"; sed 's/^/  /' build/unit.log | tail -40; }
 grep -E '(RAM per cache block|crash enumeration|seeded bug|format crash|crash states)' build/unit.log || true
 
+# The core under real threads with ThreadSanitizer (its own build): no
+# test failure and no TSan report; its canary race must be reported.
+step "unit tests under ThreadSanitizer (threads, zero races)" sh -c \
+	'scripts/unit-tsan.sh >build/unit-tsan.log 2>&1 || { tail -60 build/unit-tsan.log; exit 1; }'
+
 # The same unit tests cross-built for arm64, run under qemu-user: about
 # five minutes of one core, so in the background while the guests run.
 scripts/unit-arm64.sh >build/unit-arm64.log 2>&1 &
