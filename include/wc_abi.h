@@ -269,8 +269,11 @@ const void *wc_cache_block_data(struct wc_cache *c, uint32_t block);
 void wc_cache_writeback_done(struct wc_cache *c,
 			     const struct wc_writeback_run *run, int status);
 int wc_cache_writeback_wanted(struct wc_cache *c);
-/* Blocks are left to write back (a full writeback goes on). */
-int wc_cache_writeback_pending(struct wc_cache *c);
+/*
+ * Whether a block was skipped since the last call because an older version
+ * of its sector was in flight: a full writeback waits and picks again.
+ */
+int wc_cache_writeback_take_skipped(struct wc_cache *c);
 uint64_t wc_cache_writeback_blocks(struct wc_cache *c);
 uint64_t wc_cache_free_blocks(struct wc_cache *c);
 int wc_cache_has_error(struct wc_cache *c);

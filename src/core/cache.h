@@ -198,8 +198,12 @@ public:
 	void writeback_done(const WritebackRun &run, bool ok, int status = 0);
 	// Whether the watermarks (or max_age) ask for writeback now.
 	bool writeback_wanted() const;
-	// Blocks are left to write back (a full writeback must go on).
+	// Blocks are left to write back (tests: a full writeback is done).
 	bool writeback_pending() const;
+	// Whether writeback_next() skipped a block (its sector had an older
+	// version in flight) since the last call: a full writeback waits for
+	// what is in flight and picks again.
+	bool writeback_take_skipped();
 	uint64_t writeback_blocks() const;
 	uint64_t free_blocks() const;
 	// Blocks of a bio beyond the first that went around the cache.
@@ -292,7 +296,8 @@ private:
 	uint64_t low_free_ = 0;		// ...and runs while free + wb <= this
 	uint64_t writeback_size_ = 0;
 	uint64_t in_flight_old_ = 0;	// superseded blocks still in writeback
-	bool committing_ = false;	// pmem: a commit is between its seq steps
+	bool committing_ = false;
+	bool skipped_in_flight_ = false;	// writeback_next() skipped one	// pmem: a commit is between its seq steps
 	Waker waker_ = nullptr;
 	void *waker_ctx_ = nullptr;
 	int error_ = 0;

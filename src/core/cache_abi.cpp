@@ -261,9 +261,9 @@ extern "C" int wc_cache_writeback_wanted(struct wc_cache *c)
 	return C(c).writeback_wanted();
 }
 
-extern "C" int wc_cache_writeback_pending(struct wc_cache *c)
+extern "C" int wc_cache_writeback_take_skipped(struct wc_cache *c)
 {
-	return C(c).writeback_pending();
+	return C(c).writeback_take_skipped();
 }
 
 extern "C" uint64_t wc_cache_writeback_blocks(struct wc_cache *c)

@@ -35,6 +35,14 @@ bool Cache::writeback_pending() const
 	return !has_error() && !map_.list_empty(BlockMap::kLru);
 }
 
+bool Cache::writeback_take_skipped()
+{
+	Guard g(lock_);
+	bool skipped = skipped_in_flight_;
+	skipped_in_flight_ = false;
+	return skipped && !has_error();
+}
+
 // The writeback ordering rule: at most one write per origin sector in
 // flight. A block whose sector still has an older version being written
 // back (indexed as in flight, see supersede_locked()) waits: the two
@@ -60,8 +68,10 @@ bool Cache::writeback_next(WritebackRun *run, bool all)
 			// Skipping is bounded by the writes in flight.
 			while (b != kNoBlock && (map_.state(b) & BlockMap::kCommitted) &&
 			       !params_.test_writeback_ignores_inflight &&
-			       older_in_flight_locked(map_.sector(b)))
+			       older_in_flight_locked(map_.sector(b))) {
+				skipped_in_flight_ = true;
 				b = map_.newer(BlockMap::kLru, b);
+			}
 			if (b == kNoBlock)
 				return false;
 			if (map_.state(b) & BlockMap::kCommitted) {
@@ -99,8 +109,10 @@ void Cache::pick_run_locked(WritebackRun *run, Block b)
 			break;
 		if (dev_ && b != run->blocks[0] + run->count)
 			break;
-		if (!params_.test_writeback_ignores_inflight && older_in_flight_locked(s))
+		if (!params_.test_writeback_ignores_inflight && older_in_flight_locked(s)) {
+			skipped_in_flight_ = true;
 			break;
+		}
 	}
 }
 

@@ -225,13 +225,13 @@ static bool wc_writeback_throttled(struct wc_target *wc)
 	return jobs && wc_cache_writeback_blocks(wc->core) >= jobs;
 }
 
-/* pmem: one bio per run, straight from the pmem pages. */
-static bool wc_writeback_pmem(struct wc_target *wc, bool all, sector_t origin_end)
+/* pmem: one bio per run, straight from the pmem pages; its block count. */
+static u32 wc_writeback_pmem(struct wc_target *wc, bool all, sector_t origin_end)
 {
 	unsigned int step = wc_step(wc);
 	struct wc_wb_io *io;
 	struct bio *bio;
-	u32 i;
+	u32 i, count;
 
 	bio = bio_alloc_bioset(wc->origin->bdev, WC_WRITEBACK_MAX_BLOCKS,
 			       REQ_OP_WRITE, GFP_NOIO, &wc->bio_set);
@@ -239,7 +239,7 @@ static bool wc_writeback_pmem(struct wc_target *wc, bool all, sector_t origin_en
 	io->wc = wc;
 	if (!wc_cache_writeback_next(wc->core, &io->run, all)) {
 		bio_put(bio);
-		return false;
+		return 0;
 	}
 	bio->bi_iter.bi_sector = io->run.sector;
 	bio->bi_end_io = wc_writeback_endio;
@@ -255,17 +255,18 @@ static bool wc_writeback_pmem(struct wc_target *wc, bool all, sector_t origin_en
 				  wc->cfg.block_size, offset_in_page(addr)))
 			break;
 	}
+	count = io->run.count;	/* io may be gone once submitted */
 	if (!bio_sectors(bio)) {
 		bio->bi_status = BLK_STS_OK;
 		bio_endio(bio);
 	} else {
 		submit_bio(bio);
 	}
-	return true;
+	return count;
 }
 
-/* SSD: one kcopyd job per run (its cache blocks are consecutive). */
-static bool wc_writeback_ssd(struct wc_target *wc, bool all, sector_t origin_end)
+/* SSD: one kcopyd job per run (its cache blocks are consecutive); its count. */
+static u32 wc_writeback_ssd(struct wc_target *wc, bool all, sector_t origin_end)
 {
 	struct dm_io_region from, to;
 	struct wc_copy *c;
@@ -276,13 +277,15 @@ static bool wc_writeback_ssd(struct wc_target *wc, bool all, sector_t origin_end
 	c->failed = false;
 	if (!wc_cache_writeback_next(wc->core, &c->run, all)) {
 		mempool_free(c, &wc->copy_pool);
-		return false;
+		return 0;
 	}
 	n = (u64)c->run.count * wc_step(wc);
 	/* An origin that shrank drops the blocks past its end. */
 	if (c->run.sector >= origin_end) {
+		u32 count = c->run.count;
+
 		wc_copy_endio(0, 0, c);
-		return true;
+		return count;
 	}
 	n = min_t(u64, n, origin_end - c->run.sector);
 	from.bdev = wc->cache->bdev;
@@ -292,8 +295,9 @@ static bool wc_writeback_ssd(struct wc_target *wc, bool all, sector_t origin_end
 	to.bdev = wc->origin->bdev;
 	to.sector = c->run.sector;
 	to.count = n;
+	n = c->run.count;
 	dm_kcopyd_copy(wc->kcopyd, &from, 1, &to, 0, wc_copy_endio, c);
-	return true;
+	return n;
 }
 
 /* jiffies since the last origin write (redirected by us) completed. */
@@ -337,6 +341,7 @@ static void wc_writeback_work(struct work_struct *work)
 	struct wc_target *wc = container_of(work, struct wc_target, writeback_work);
 	sector_t origin_end = bdev_nr_sectors(wc->origin->bdev);
 	bool all = atomic_read(&wc->writeback_all) > 0;
+	u64 budget = U64_MAX;
 	struct blk_plug plug;
 
 	/* Queued by a completion racing postsuspend: not now. */
@@ -346,13 +351,24 @@ static void wc_writeback_work(struct work_struct *work)
 		dm_kcopyd_client_flush(wc->kcopyd);
 		wc_writeback_pause(wc);
 	}
+	/*
+	 * Everything means the blocks dirty now, as upstream's one pass over
+	 * its tree: under a steady stream of writes the cache never empties.
+	 */
+	if (all) {
+		struct wc_status st;
+
+		wc_cache_fill_status(wc->core, &st);
+		budget = st.n_blocks - st.free_blocks;
+	}
 	for (;;) {
 		blk_start_plug(&plug);
-		while (!wc_cache_has_error(wc->core)) {
-			bool more = wc_is_ssd(wc) ? wc_writeback_ssd(wc, all, origin_end) :
-						    wc_writeback_pmem(wc, all, origin_end);
-			if (!more)
+		while (budget && !wc_cache_has_error(wc->core)) {
+			u32 n = wc_is_ssd(wc) ? wc_writeback_ssd(wc, all, origin_end) :
+						wc_writeback_pmem(wc, all, origin_end);
+			if (!n)
 				break;
+			budget -= min_t(u64, budget, n);
 			if (wc_writeback_throttled(wc)) {
 				blk_finish_plug(&plug);
 				wait_event(wc->writeback_wait, !wc_writeback_throttled(wc));
@@ -364,13 +380,13 @@ static void wc_writeback_work(struct work_struct *work)
 		if (!all)
 			break;
 		/*
-		 * Everything: blocks whose older version was still in flight
-		 * were skipped (one write per origin sector in flight); once
-		 * those land, go on.
+		 * Blocks whose older version was still in flight were skipped
+		 * (one write per origin sector in flight); once those land,
+		 * pick again.
 		 */
 		wait_event(wc->writeback_wait,
 			   !wc_cache_writeback_blocks(wc->core));
-		if (!wc_cache_writeback_pending(wc->core))
+		if (!wc_cache_writeback_take_skipped(wc->core))
 			break;
 	}
 }
@@ -1128,7 +1144,7 @@ static void wc_status(struct dm_target *ti, status_type_t type,
 	}
 }
 
-/* Synchronous: on return every block is written back and committed. */
+/* Synchronous: on return every block dirty when it began is written back. */
 static int wc_message_flush(struct wc_target *wc)
 {
 	if (dm_suspended(wc->ti))

@@ -123,6 +123,8 @@ TEST(Regress, WritebackWaitsForTheOlderVersionOfASector)
 		}
 		EXPECT_FALSE(second) << "sector 5 handed out twice";
 		EXPECT_TRUE(r.cache->writeback_pending());
+		EXPECT_TRUE(r.cache->writeback_take_skipped());
+		EXPECT_FALSE(r.cache->writeback_take_skipped());
 		r.cache->writeback_done(old_run, true);
 		r.expect_invariants();
 		ASSERT_TRUE(r.cache->writeback_next(&run, true));
