@@ -97,33 +97,42 @@ vm() { # LABEL KVER PMEM [--smp N] TESTS...
 		smp=$2
 		shift 2
 	fi
-	local ko=build/kbuild/$kv/dm-writecache-cxx.ko
+	local ko=build/kbuild/$kv/dm-writecache-cxx.ko f extra=()
+	for f in ${VM_EXTRA:-}; do extra+=(--extra "$f"); done
 	echo "=== VM $label: $kv, pmem=$pmem: $*"
 	if [ ! -f "$ko" ]; then
 		for t in "$@"; do result FAIL "vm[$label] $(basename "$t") (no module built)"; done
 		return
 	fi
 	scripts/vm-run.sh --kver "$kv" --ko "$ko" --pmem "$pmem" --smp "$smp" \
-		--timeout 3000 ${VM_APPEND:+--append "$VM_APPEND"} \
+		--timeout 3000 ${VM_APPEND:+--append "$VM_APPEND"} "${extra[@]}" \
 		--log "build/vm-$label.log" "$@" >"build/vm-$label.out" 2>&1
 	grep -v '^    | ok' "build/vm-$label.out" | tail -n 60
 	verdicts "vm[$label]" "build/vm-$label.out"
 }
 
+# Static guest tools: the I/O stress program (tests/vm/t-stress.sh), with
+# its host self-test (a clean run passes, a canary run must fail).
+step "wc-stress: build and host self-test" make -s -C tests/stress test
+GUEST_TOOLS="build/tools/wc-stress"
+
 # Power-cut tests need two boots (scripts/powercut.sh, scripts/killcut.sh).
-# The crash replay needs its tools (scripts/crash-replay.sh).
-ALL_VM_TESTS=$(ls tests/vm/t-*.sh | grep -v -e powercut -e killcut -e crash-replay)
+# The crash replay needs its tools (scripts/crash-replay.sh); the large
+# cache (4M blocks) needs a boot of its own.
+ALL_VM_TESTS=$(ls tests/vm/t-*.sh | grep -v -e powercut -e killcut -e crash-replay -e large-cache)
 SMOKE="tests/vm/t-module.sh tests/vm/t-smoke.sh tests/vm/t-pmem-data.sh tests/vm/t-pmem-interop.sh tests/vm/t-ssd-data.sh tests/vm/t-faults.sh"
 if [ -n "${KVER[6.1]:-}" ]; then
 	# Bounded for CI time: 8 random flips per mode in t-corrupt-images
-	# (default 20).
-	VM_APPEND="harness.corrupt_random=8" \
+	# (default 20), 20 s per mode of t-stress (scripts/stress-long.sh runs
+	# it for as long as you like).
+	VM_APPEND="harness.corrupt_random=8 harness.stress_seconds=20" VM_EXTRA="$GUEST_TOOLS" \
 		vm 6.1-nvdimm "${KVER[6.1]}" nvdimm $ALL_VM_TESTS tests/vm/demo-main-job.sh
 	vm 6.1-memmap "${KVER[6.1]}" memmap tests/vm/t-smoke.sh tests/vm/t-pmem-data.sh
 	# Two vCPUs: parallel pmem copies and SSD mappings under multi-job fio.
 	vm 6.1-smp2 "${KVER[6.1]}" nvdimm --smp 2 tests/vm/t-pmem-data.sh tests/vm/t-ssd-data.sh
 fi
-[ -n "${KVER[6.12]:-}" ] && vm 6.12-nvdimm "${KVER[6.12]}" nvdimm $SMOKE
+[ -n "${KVER[6.12]:-}" ] && VM_APPEND="harness.stress_seconds=20" VM_EXTRA="$GUEST_TOOLS" \
+	vm 6.12-nvdimm "${KVER[6.12]}" nvdimm $SMOKE tests/vm/t-stress.sh
 
 powercut() { # LABEL KVER
 	local label=$1 kv=$2
