@@ -62,8 +62,16 @@ Status Cache::load()
 	// cache's contents) and latches the error.
 	if (dev_) {
 		Status r = ssd_.load();
-		if (!r.ok())
+		if (!r.ok()) {
 			latch_status(Error{r.error().code, "unable to read metadata"});
+		} else if (!(r = ssd_.sync_data()).ok()) {
+			// What was read may sit in the device's volatile cache
+			// (free markers whose flush failed under the previous
+			// table): make it durable before a block it frees is
+			// reused, or a crash could pair an old entry with new
+			// data.
+			latch_status(r.error());
+		}
 	}
 	if (scan_entries()) {
 		if (!dev_) {
