@@ -7,6 +7,8 @@
 #                        on any compiler/objtool/modpost warning
 #   make unit            userspace unit tests (CMake + GoogleTest, ASan+UBSan)
 #   make check           every test (what CI runs); ends "N passed, M failed"
+#   make check-long      the long forms make check bounds: the 4M+-block
+#                        lockup test, long model-checker and stress runs
 #   make demo            boot an emulated-pmem guest and use a writecache
 #   make bench           benchmarks against stock in one guest boot
 #                        (docs/bench/report.md; not part of make check)
@@ -25,7 +27,7 @@ else
 KDIR ?= /usr/src/linux-headers-$(shell scripts/kernels.sh 6.1)
 endif
 
-.PHONY: all modules clean check-build unit check demo deps bench fuzz-long
+.PHONY: all modules clean check-build unit check check-long demo deps bench fuzz-long
 all modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
@@ -44,6 +46,10 @@ unit:
 
 check:
 	scripts/check.sh
+
+check-long:
+	$(deps_if_root)
+	scripts/check-long.sh
 
 demo:
 	scripts/demo.sh

@@ -114,13 +114,15 @@ vm() { # LABEL KVER PMEM [--smp N] TESTS...
 # Static guest tools: the I/O stress program (tests/vm/t-stress.sh), with
 # its host self-test (a clean run passes, a canary run must fail).
 step "wc-stress: build and host self-test" make -s -C tests/stress test
-GUEST_TOOLS="build/tools/wc-stress"
+step "guest tools: wc-vecio (tests/tools)" make -s -C tests/tools
+GUEST_TOOLS="build/tools/wc-stress build/tools/wc-vecio"
 
 # Power-cut tests need two boots (scripts/powercut.sh, scripts/killcut.sh).
 # The crash replay needs its tools (scripts/crash-replay.sh); the large
-# cache (4M blocks) needs a boot of its own.
+# cache (t-large-cache.sh, millions of blocks) needs a boot of its own and
+# minutes: make check-long.
 ALL_VM_TESTS=$(ls tests/vm/t-*.sh | grep -v -e powercut -e killcut -e crash-replay -e large-cache)
-SMOKE="tests/vm/t-module.sh tests/vm/t-smoke.sh tests/vm/t-pmem-data.sh tests/vm/t-pmem-interop.sh tests/vm/t-ssd-data.sh tests/vm/t-faults.sh"
+SMOKE="tests/vm/t-module.sh tests/vm/t-smoke.sh tests/vm/t-pmem-data.sh tests/vm/t-pmem-interop.sh tests/vm/t-ssd-data.sh tests/vm/t-faults.sh tests/vm/t-regress-io.sh tests/vm/t-regress-ctl.sh"
 if [ -n "${KVER[6.1]:-}" ]; then
 	# Bounded for CI time: 8 random flips per mode in t-corrupt-images
 	# (default 20), 20 s per mode of t-stress (scripts/stress-long.sh runs
