@@ -108,7 +108,10 @@ outcome() {
 	if dmsetup create wci --table "$(mode_table "$1")" >/dev/null 2>&1; then
 		settle
 		_st=$(dmsetup status wci | cut -d' ' -f4-)
-		_md=$(md5_range /dev/mapper/wci 0 256)
+		# One O_DIRECT bio per block: a buffered read sends bios that
+		# mix cached and uncached blocks, which stock 6.1 answers
+		# wrongly (the dm_accept_partial_bio bug, t-regress-io.sh).
+		_md=$(dd if=/dev/mapper/wci bs=4096 count=256 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)
 		_log=$(dmesg | tail -n +$((_before + 1)) | sed -n 's/.*writecache: \(.*\)$/\1/p' | head -n 1)
 		dm_remove wci >/dev/null 2>&1 || echo "REMOVE FAILED"
 		echo "ok $_st $_md${_log:+ log: $_log}"
