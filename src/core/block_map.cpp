@@ -100,28 +100,16 @@ size_t BlockMap::slot_of(uint64_t sector) const
 	return static_cast<size_t>((static_cast<unsigned __int128>(h) * index_slots_) >> 64);
 }
 
-Block BlockMap::find(uint64_t sector) const
+// The indexed block of `sector` that is (superseded = true) or is not an
+// in-flight older version.
+Block BlockMap::probe(uint64_t sector, bool superseded) const
 {
 	size_t i = slot_of(sector);
 	for (;;) {
 		uint32_t b = index_[i];
 		if (b == kEmptySlot)
 			return kNoBlock;
-		if (this->sector(b) == sector && !(state_[b] & kSuperseded))
-			return b;
-		if (++i == index_slots_)
-			i = 0;
-	}
-}
-
-Block BlockMap::find_in_flight(uint64_t sector) const
-{
-	size_t i = slot_of(sector);
-	for (;;) {
-		uint32_t b = index_[i];
-		if (b == kEmptySlot)
-			return kNoBlock;
-		if (this->sector(b) == sector && (state_[b] & kSuperseded))
+		if (this->sector(b) == sector && !!(state_[b] & kSuperseded) == superseded)
 			return b;
 		if (++i == index_slots_)
 			i = 0;

@@ -99,10 +99,10 @@ public:
 	}
 
 	// --- the index: sector -> newest block ---
-	Block find(uint64_t sector) const;
+	Block find(uint64_t sector) const { return probe(sector, false); }
 	// An older version of sector still being written back (superseded,
 	// kInProgress, still indexed), or kNoBlock.
-	Block find_in_flight(uint64_t sector) const;
+	Block find_in_flight(uint64_t sector) const { return probe(sector, true); }
 	// Index b under sector (which must not be indexed yet).
 	void index_insert(Block b, uint64_t sector);
 	void index_erase(Block b);
@@ -151,6 +151,7 @@ private:
 	uint32_t sentinel(List l) const { return static_cast<uint32_t>(n_) + l; }
 	Block to_block(uint32_t v, List l) const { return v == sentinel(l) ? kNoBlock : v; }
 	size_t slot_of(uint64_t sector) const;
+	Block probe(uint64_t sector, bool superseded) const;
 
 	uint64_t n_ = 0;
 	unsigned int shift_ = 0;

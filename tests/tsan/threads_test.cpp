@@ -32,6 +32,7 @@
 //
 // Any TSan report ends the run (halt_on_error): zero races is the pass.
 #include "cache.h"
+#include "mem_pmem.h"
 #include "platform_user.h"
 
 #include <gtest/gtest.h>
@@ -196,20 +197,7 @@ private:
 	int waiters_ = 0;
 };
 
-// Pmem over ordinary memory, stateless (safe from any thread).
-class PlainPmem final : public Pmem {
-public:
-	void memcpy(void *d, const void *s, size_t n) override { std::memcpy(d, s, n); }
-	void flush(void *, size_t) override {}
-	void commit() override {}
-	void assign(uint64_t *d, uint64_t v) override { *d = v; }
-	bool read(void *d, const void *s, size_t n) override
-	{
-		std::memcpy(d, s, n);
-		return true;
-	}
-	const char *name() const override { return "plain"; }
-};
+using PlainPmem = wc::test::MemPmem;
 
 // An SSD in memory. Metadata I/O is synchronous; the data bios are the
 // test's (data_io_end() is their completion, as the shim's end_io). No
