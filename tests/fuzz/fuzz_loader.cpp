@@ -8,25 +8,14 @@
 // is padded to a larger area (b & 4); the rest is the image.
 #include "cache.h"
 #include "fuzz_common.h"
+#include "mem_pmem.h"
 
 #include <cstring>
 #include <vector>
 
 namespace {
 
-class MemPmem final : public wc::Pmem {
-public:
-	void memcpy(void *d, const void *s, size_t n) override { std::memcpy(d, s, n); }
-	void flush(void *, size_t) override {}
-	void commit() override {}
-	void assign(uint64_t *d, uint64_t v) override { *d = v; }
-	bool read(void *d, const void *s, size_t n) override
-	{
-		std::memcpy(d, s, n);
-		return true;
-	}
-	const char *name() const override { return "fuzz"; }
-};
+using MemPmem = wc::test::MemPmem;
 
 struct Loaded {
 	bool ok = false;

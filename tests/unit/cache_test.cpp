@@ -4,6 +4,7 @@
 // the block map's invariants and its RAM cost, and parallel writers.
 #include "block_map.h"
 #include "cache.h"
+#include "mem_pmem.h"
 #include "platform_user.h"
 
 #include <gtest/gtest.h>
@@ -652,7 +653,7 @@ TEST(Cache, ParallelWritersOfDistinctSectors)
 
 // Pmem whose data copies can be held in the middle (after the first byte
 // went in), to see what a commit does while a copy is in flight.
-class HoldingPmem final : public Pmem {
+class HoldingPmem final : public wc::test::MemPmem {
 public:
 	void memcpy(void *d, const void *s, size_t n) override
 	{
@@ -666,14 +667,6 @@ public:
 			}
 		}
 		std::memcpy(static_cast<char *>(d) + 1, static_cast<const char *>(s) + 1, n - 1);
-	}
-	void flush(void *, size_t) override {}
-	void commit() override {}
-	void assign(uint64_t *d, uint64_t v) override { *d = v; }
-	bool read(void *d, const void *s, size_t n) override
-	{
-		std::memcpy(d, s, n);
-		return true;
 	}
 	const char *name() const override { return "holding"; }
 
