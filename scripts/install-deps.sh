@@ -44,11 +44,14 @@ apt-get update -qq
 
 if [ -z "$have612" ]; then
 	# Pick the newest 6.12.*+deb12-amd64 version with both headers and image.
-	v=$(apt-cache search --names-only '^linux-headers-6\.12\.[0-9]+\+deb12-amd64$' |
-		awk '{print $1}' | sed 's/^linux-headers-//' | sort -V |
-		while read -r cand; do
-			apt-cache show "linux-image-$cand" >/dev/null 2>&1 && echo "$cand"
-		done | tail -1)
+	# (apt-cache show exits 0, printing nothing, for an image that is
+	# only referenced: intersect the two package lists instead.)
+	v=$(comm -12 \
+		<(apt-cache search --names-only '^linux-headers-6\.12\.[0-9]+\+deb12-amd64$' |
+			awk '{print $1}' | sed 's/^linux-headers-//' | sort) \
+		<(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64$' |
+			awk '{print $1}' | sed 's/^linux-image-//' | sort) |
+		sort -V | tail -1)
 	if [ -z "$v" ]; then
 		echo "install-deps: no linux-headers-6.12.*+deb12-amd64 package found" >&2
 		exit 1
