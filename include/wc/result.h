@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-// Errors as values. An Error is a negative errno (WC_E*) plus a static
-// message for the user (ti->error or DMERR); Result<T> holds a T or an
-// Error. TRY() propagates an error to the caller.
+// Errors as values, the core's one convention. An Error is a negative
+// errno (WC_E*) plus a static message for the user (ti->error or DMERR);
+// Result<T> holds a T or an Error, and Status is Result<void>: success or
+// an Error. WC_TRY() propagates an error to the caller.
 #pragma once
 
 #include <new>
@@ -20,6 +21,8 @@ struct [[nodiscard]] Error {
 
 template <typename T>
 class [[nodiscard]] Result {
+	static_assert(!std::is_reference<T>::value, "Result holds values");
+
 public:
 	Result(const T &v) : ok_(true) { new (&storage_) T(v); }
 	Result(T &&v) : ok_(true) { new (&storage_) T(static_cast<T &&>(v)); }
@@ -30,6 +33,14 @@ public:
 	{
 		if (ok_)
 			new (&storage_) T(static_cast<T &&>(o.value()));
+	}
+	Result &operator=(Result &&o)
+	{
+		if (this != &o) {
+			this->~Result();
+			new (this) Result(static_cast<Result &&>(o));
+		}
+		return *this;
 	}
 	~Result()
 	{
@@ -42,7 +53,9 @@ public:
 	T &value() { return *reinterpret_cast<T *>(&storage_); }
 	const T &value() const { return *reinterpret_cast<const T *>(&storage_); }
 	T &operator*() { return value(); }
+	const T &operator*() const { return value(); }
 	T *operator->() { return &value(); }
+	const T *operator->() const { return &value(); }
 
 private:
 	bool ok_;
@@ -50,12 +63,14 @@ private:
 	alignas(T) unsigned char storage_[sizeof(T)];
 };
 
-// Result<void>.
-class [[nodiscard]] Status {
+// Result<void>: no value, so it copies freely. ok() means no error
+// (code 0).
+template <>
+class [[nodiscard]] Result<void> {
 public:
-	Status() : error_{0, nullptr} {}
-	Status(Error e) : error_(e) {}
-	static Status success() { return Status(); }
+	Result() : error_{0, nullptr} {}
+	Result(Error e) : error_(e) {}
+	static Result success() { return Result(); }
 	bool ok() const { return error_.code == 0; }
 	const Error &error() const { return error_; }
 
@@ -63,8 +78,9 @@ private:
 	Error error_;
 };
 
+using Status = Result<void>;
+
 namespace detail {
-inline Error error_of(const Status &s) { return s.error(); }
 template <typename T>
 inline Error error_of(const Result<T> &r) { return r.error(); }
 } // namespace detail

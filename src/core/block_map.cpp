@@ -18,8 +18,6 @@ T *alloc_array(size_t count, size_t *bytes)
 	return static_cast<T *>(p);
 }
 
-int ctz64(uint64_t v) { return __builtin_ctzll(v); }
-
 } // namespace
 
 BlockMap::~BlockMap()
@@ -29,8 +27,8 @@ BlockMap::~BlockMap()
 	wc_plat_free(next_);
 	wc_plat_free(state_);
 	wc_plat_free(index_);
-	wc_plat_free(free_bits_);
-	wc_plat_free(free_summary_);
+	wc_plat_free(free_.words());
+	wc_plat_free(free_.summary_words());
 	wc_plat_free(age_);
 }
 
@@ -41,8 +39,6 @@ Status BlockMap::init(uint64_t n, unsigned int block_shift, bool track_age,
 		return Error{-WC_ENOMEM, "Cannot allocate memory"};
 	n_ = n;
 	shift_ = block_shift;
-	words_ = (n + 63) / 64;
-	summary_words_ = (words_ + 63) / 64;
 	index_slots_ = static_cast<size_t>(n) * 2;
 	if (compact_index)
 		index_slots_ = static_cast<size_t>(n) + static_cast<size_t>(n) / 2 + 1;
@@ -52,15 +48,16 @@ Status BlockMap::init(uint64_t n, unsigned int block_shift, bool track_age,
 	next_ = alloc_array<uint32_t>(n + kLists, &bytes_);
 	state_ = alloc_array<uint8_t>(n, &bytes_);
 	index_ = alloc_array<uint32_t>(index_slots_, &bytes_);
-	free_bits_ = alloc_array<uint64_t>(words_, &bytes_);
-	free_summary_ = alloc_array<uint64_t>(summary_words_, &bytes_);
+	uint64_t *free_words = alloc_array<uint64_t>(Bitmap::words_for(n), &bytes_);
+	uint64_t *free_summary = alloc_array<uint64_t>(Bitmap::summary_words_for(n), &bytes_);
+	free_.attach(free_words, n, free_summary);
 	if (track_age) {
 		age_ = alloc_array<uint32_t>(n, &bytes_);
 		if (!age_)
 			return Error{-WC_ENOMEM, "Cannot allocate memory"};
 	}
 	if ((!sector_ && !ext_base_) || !prev_ || !next_ || !state_ || !index_ ||
-	    !free_bits_ || !free_summary_)
+	    !free_words || !free_summary)
 		return Error{-WC_ENOMEM, "Cannot allocate memory"};
 	reset();
 	return Status::success();
@@ -79,14 +76,7 @@ void BlockMap::reset()
 	}
 	for (size_t i = 0; i < index_slots_; i++)
 		index_[i] = kEmptySlot;
-	for (size_t w = 0; w < words_; w++)
-		free_bits_[w] = ~0ull;
-	if (n_ % 64)
-		free_bits_[words_ - 1] = (1ull << (n_ % 64)) - 1;
-	for (size_t s = 0; s < summary_words_; s++)
-		free_summary_[s] = ~0ull;
-	if (words_ % 64)
-		free_summary_[summary_words_ - 1] = (1ull << (words_ % 64)) - 1;
+	free_.set_all();
 	free_count_ = n_;
 	cursor_ = 0;
 }
@@ -188,40 +178,16 @@ void BlockMap::index_erase(Block b)
 	index_[hole] = kEmptySlot;
 }
 
-bool BlockMap::is_free(Block b) const
-{
-	return (free_bits_[b / 64] >> (b % 64)) & 1;
-}
-
 Block BlockMap::alloc(Block want)
 {
 	if (free_count_ == 0)
 		return kNoBlock;
 	uint64_t b;
-	if (want != kNoBlock && want < n_ && is_free(want)) {
+	if (want != kNoBlock && want < n_ && is_free(want))
 		b = want;
-	} else {
-		// Next free at or after the cursor, wrapping once.
-		size_t w = cursor_ / 64;
-		uint64_t bits = free_bits_[w] & (~0ull << (cursor_ % 64));
-		if (!bits) {
-			size_t s = (w + 1) / 64;
-			uint64_t sbits = 0;
-			if (w + 1 < words_)
-				sbits = free_summary_[s] & (~0ull << ((w + 1) % 64));
-			while (!sbits) {
-				if (++s >= summary_words_)
-					s = 0;
-				sbits = free_summary_[s];
-			}
-			w = s * 64 + ctz64(sbits);
-			bits = free_bits_[w];
-		}
-		b = w * 64 + ctz64(bits);
-	}
-	free_bits_[b / 64] &= ~(1ull << (b % 64));
-	if (!free_bits_[b / 64])
-		free_summary_[b / 4096] &= ~(1ull << ((b / 64) % 64));
+	else
+		b = free_.find_next_set_wrap(cursor_);	// one is free (free_count_)
+	free_.clear(b);
 	free_count_--;
 	cursor_ = b + 1 < n_ ? b + 1 : 0;
 	state_[b] = kUsed;
@@ -230,17 +196,14 @@ Block BlockMap::alloc(Block want)
 
 void BlockMap::mark_used(Block b)
 {
-	free_bits_[b / 64] &= ~(1ull << (b % 64));
-	if (!free_bits_[b / 64])
-		free_summary_[b / 4096] &= ~(1ull << ((b / 64) % 64));
+	free_.clear(b);
 	free_count_--;
 	state_[b] = kUsed;
 }
 
 void BlockMap::release(Block b)
 {
-	free_bits_[b / 64] |= 1ull << (b % 64);
-	free_summary_[b / 4096] |= 1ull << ((b / 64) % 64);
+	free_.set(b);
 	free_count_++;
 	state_[b] = 0;
 	if (sector_)
@@ -274,58 +237,43 @@ void BlockMap::unlink(Block b)
 	prev_[b] = next_[b] = b;
 }
 
-bool BlockMap::check_invariants(const char **why) const
+Status BlockMap::check() const
 {
+	auto broken = [](const char *why) { return Status(Error{-WC_EINVAL, why}); };
 	uint64_t free = 0, on_lists = 0, indexed = 0;
 	for (uint64_t b = 0; b < n_; b++) {
 		bool f = is_free(static_cast<Block>(b));
-		if (f != !(state_[b] & kUsed)) {
-			*why = "free bitmap disagrees with kUsed";
-			return false;
-		}
+		if (f != !(state_[b] & kUsed))
+			return broken("free bitmap disagrees with kUsed");
 		free += f;
 	}
-	if (free != free_count_) {
-		*why = "free_count wrong";
-		return false;
-	}
+	if (free != free_count_)
+		return broken("free_count wrong");
+	if (!free_.consistent())
+		return broken("free bitmap summary disagrees with its words");
 	for (uint32_t l = 0; l < kLists; l++) {
 		List list = static_cast<List>(l);
 		uint32_t s = sentinel(list);
 		uint32_t prev = s;
 		for (uint32_t b = next_[s]; b != s; b = next_[b]) {
-			if (b >= n_ || prev_[b] != prev) {
-				*why = "broken list links";
-				return false;
-			}
-			if (!(state_[b] & kUsed)) {
-				*why = "free block on a list";
-				return false;
-			}
+			if (b >= n_ || prev_[b] != prev)
+				return broken("broken list links");
+			if (!(state_[b] & kUsed))
+				return broken("free block on a list");
 			bool sup = state_[b] & kSuperseded;
 			bool indexed_list = list == kLru || list == kWriteback;
-			if (sup == indexed_list) {
-				*why = "kSuperseded disagrees with the list";
-				return false;
-			}
+			if (sup == indexed_list)
+				return broken("kSuperseded disagrees with the list");
 			if (indexed_list &&
-			    !(state_[b] & kInProgress) != (list == kLru)) {
-				*why = "kInProgress disagrees with the list";
-				return false;
-			}
-			if (!sup && find(sector(b)) != b) {
-				*why = "LRU block not found by its sector";
-				return false;
-			}
+			    !(state_[b] & kInProgress) != (list == kLru))
+				return broken("kInProgress disagrees with the list");
+			if (!sup && find(sector(b)) != b)
+				return broken("LRU block not found by its sector");
 			if (sup && (state_[b] & kInProgress) &&
-			    find_in_flight(sector(b)) == kNoBlock) {
-				*why = "superseded block in writeback not indexed";
-				return false;
-			}
-			if (++on_lists > n_) {
-				*why = "list cycle";
-				return false;
-			}
+			    find_in_flight(sector(b)) == kNoBlock)
+				return broken("superseded block in writeback not indexed");
+			if (++on_lists > n_)
+				return broken("list cycle");
 			prev = b;
 		}
 	}
@@ -333,27 +281,19 @@ bool BlockMap::check_invariants(const char **why) const
 		if (index_[i] == kEmptySlot)
 			continue;
 		Block b = index_[i];
-		if (b >= n_ || !(state_[b] & kUsed)) {
-			*why = "index holds a free block";
-			return false;
-		}
-		if ((state_[b] & kSuperseded) && !(state_[b] & kInProgress)) {
-			*why = "index holds a superseded block not in writeback";
-			return false;
-		}
+		if (b >= n_ || !(state_[b] & kUsed))
+			return broken("index holds a free block");
+		if ((state_[b] & kSuperseded) && !(state_[b] & kInProgress))
+			return broken("index holds a superseded block not in writeback");
 		bool reachable = (state_[b] & kSuperseded) ? find_in_flight(sector(b)) != kNoBlock :
 							     find(sector(b)) == b;
-		if (!reachable) {
-			*why = "index entry unreachable from its home slot";
-			return false;
-		}
+		if (!reachable)
+			return broken("index entry unreachable from its home slot");
 		indexed++;
 	}
-	if (on_lists != n_ - free_count_) {
-		*why = "a used block is on no list";
-		return false;
-	}
-	return true;
+	if (on_lists != n_ - free_count_)
+		return broken("a used block is on no list");
+	return Status::success();
 }
 
 } // namespace wc

@@ -33,9 +33,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <wc/layout.h>
 #include <wc/result.h>
 
-#include "endian.h"
+#include "bitmap.h"
 
 namespace wc {
 
@@ -85,9 +86,7 @@ public:
 	{
 		if (!ext_base_)
 			return sector_[b];
-		uint64_t v;
-		__builtin_memcpy(&v, ext_base_ + static_cast<size_t>(b) * ext_stride_, 8);
-		return from_le64(v);
+		return layout::load_le64(ext_base_ + static_cast<size_t>(b) * ext_stride_);
 	}
 	bool tracks_age() const { return age_ != nullptr; }
 	bool has_external_sectors() const { return ext_base_ != nullptr; }
@@ -114,7 +113,7 @@ public:
 	void index_replace(Block old, Block b);
 
 	// --- free blocks ---
-	bool is_free(Block b) const;
+	bool is_free(Block b) const { return free_.test(b); }
 	// Take a free block, preferring `want` (physically contiguous with a
 	// run being built); kNoBlock if none is free.
 	Block alloc(Block want = kNoBlock);
@@ -144,8 +143,17 @@ public:
 	// Bytes of RAM this map holds (divide by size() for per-block).
 	size_t ram_bytes() const { return bytes_; }
 
-	// Full consistency check (tests): lists, index and bitmap agree.
-	bool check_invariants(const char **why) const;
+	// Full consistency check (tests): lists, index and bitmap agree; the
+	// error's message says what is broken.
+	Status check() const;
+	// The same as a bool and the message (for the callers not yet on check()).
+	bool check_invariants(const char **why) const
+	{
+		Status s = check();
+		if (!s.ok())
+			*why = s.error().message;
+		return s.ok();
+	}
 
 private:
 	uint32_t sentinel(List l) const { return static_cast<uint32_t>(n_) + l; }
@@ -164,10 +172,7 @@ private:
 	uint32_t *age_ = nullptr;
 	uint32_t *index_ = nullptr;
 	size_t index_slots_ = 0;
-	uint64_t *free_bits_ = nullptr;	// 1 = free
-	uint64_t *free_summary_ = nullptr;	// bit w = free_bits_[w] != 0
-	size_t words_ = 0;
-	size_t summary_words_ = 0;
+	Bitmap free_;	// 1 = free, with a summary (the storage is ours)
 	uint64_t free_count_ = 0;
 	uint64_t cursor_ = 0;
 	size_t bytes_ = 0;

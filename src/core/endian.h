@@ -1,29 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
-// Little-endian conversion for the on-media format, on any host.
+// Little-endian conversion for the on-media format, on any host. The one
+// set of helpers is in <wc/layout.h> (wc::layout::to_le64, load_le64, ...);
+// these names stay for the callers that use them unqualified.
+//
+// src/core is on the include path of the userspace builds, so this file
+// also answers libc's own #include <endian.h> (from <sys/types.h>, inside
+// extern "C"): hand that on to the real one, and keep the C++ in C++
+// linkage.
 #pragma once
 
-#include <stdint.h>
+#if !defined(WC_KERNEL) && defined(__has_include_next)
+#if __has_include_next(<endian.h>)
+#include_next <endian.h>
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C++" {
+#include <wc/layout.h>
 
 namespace wc {
 
-constexpr uint64_t bswap64(uint64_t v) { return __builtin_bswap64(v); }
-constexpr uint32_t bswap32(uint32_t v) { return __builtin_bswap32(v); }
-
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-constexpr uint64_t to_le64(uint64_t v) { return v; }
-constexpr uint32_t to_le32(uint32_t v) { return v; }
-#else
-constexpr uint64_t to_le64(uint64_t v) { return bswap64(v); }
-constexpr uint32_t to_le32(uint32_t v) { return bswap32(v); }
-#endif
-constexpr uint64_t from_le64(uint64_t v) { return to_le64(v); }
-constexpr uint32_t from_le32(uint32_t v) { return to_le32(v); }
-
-// Two little-endian 32-bit fields as the 64-bit little-endian word that
-// holds them (lo at the lower address).
-constexpr uint64_t le_pair32(uint32_t lo, uint32_t hi)
-{
-	return to_le64((static_cast<uint64_t>(hi) << 32) | lo);
-}
+using layout::bswap32;
+using layout::bswap64;
+using layout::from_le32;
+using layout::from_le64;
+using layout::le_pair32;
+using layout::to_le32;
+using layout::to_le64;
 
 } // namespace wc
+}
+#endif

@@ -11,7 +11,6 @@
 // Entries cleared here are made durable (pmem: a barrier; SSD: the whole
 // mirror rewritten, as upstream's writecache_flush_all_metadata).
 #include "cache.h"
-#include "endian.h"
 #include "text.h"
 
 namespace wc {
@@ -39,7 +38,8 @@ uint32_t Cache::read_entries(Block first, uint32_t count, RawEntry *out)
 		}
 		return count;
 	}
-	static_assert(sizeof(RawEntry) == kEntryBytes, "entries are read as they lie");
+	// Read as they lie (MemoryEntry), then decoded in place.
+	static_assert(sizeof(RawEntry) == sizeof(MemoryEntry), "entries are read as they lie");
 	uint32_t good = count;
 	if (!pmem_->read(out, area_.base + entry_offset(first), count * sizeof(RawEntry))) {
 		for (good = 0; good < count; good++) {
@@ -49,8 +49,9 @@ uint32_t Cache::read_entries(Block first, uint32_t count, RawEntry *out)
 		}
 	}
 	for (uint32_t j = 0; j < good; j++) {
-		out[j].sector = from_le64(out[j].sector);
-		out[j].seq = from_le64(out[j].seq);
+		Entry e = load_entry(&out[j]);
+		out[j].sector = e.original_sector;
+		out[j].seq = e.seq_count;
 	}
 	return good;
 }
@@ -99,14 +100,19 @@ bool Cache::scan_entries()
 	uncommitted_ = 0;
 	overwrote_committed_ = false;
 
-	uint64_t le_seq;
+	// sb.seq_count: upstream reads just this field (pmem: machine-check
+	// safe; on a machine check, the error and 0).
 	if (dev_) {
-		le_seq = to_le64(ssd_.seq_count());
-	} else if (!pmem_->read(&le_seq, area_.base + kOffSeqCount, 8)) {
-		latch_error_errno(-WC_EIO, "hardware memory error when reading superblock");
-		le_seq = 0;
+		seq_ = ssd_.seq_count();
+	} else {
+		Le64 raw;
+		if (pmem_->read(&raw, area_.base + kOffSeqCount, sizeof(raw))) {
+			seq_ = raw.get();
+		} else {
+			latch_error_errno(-WC_EIO, "hardware memory error when reading superblock");
+			seq_ = 0;
+		}
 	}
-	seq_ = from_le64(le_seq);
 
 	const uint32_t now = wc_plat_now_ms();
 	bool need_barrier = false;
@@ -140,7 +146,7 @@ bool Cache::scan_entries()
 bool Cache::scan_entry(Block b, const RawEntry &e, uint32_t now, bool *need_barrier)
 {
 	if (e.seq >= seq_) {
-		if (e.seq != ~0ull) {
+		if (e.seq != kSeqFree) {
 			clear_entry(b);
 			*need_barrier = true;
 		}

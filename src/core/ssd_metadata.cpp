@@ -5,8 +5,6 @@
 
 #include <wc_abi.h>
 
-#include "endian.h"
-
 namespace wc {
 
 using namespace layout;
@@ -20,33 +18,6 @@ bool pow2(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
-// First bit >= i that is set (want = true) or clear, or `bits`.
-uint64_t next_bit(const uint64_t *map, uint64_t bits, uint64_t i, bool want)
-{
-	while (i < bits) {
-		uint64_t w = map[i / 64];
-		if (!want)
-			w = ~w;
-		w &= ~0ull << (i % 64);
-		if (w) {
-			uint64_t r = (i & ~63ull) + static_cast<uint64_t>(__builtin_ctzll(w));
-			return r < bits ? r : bits;
-		}
-		i = (i | 63) + 1;
-	}
-	return bits;
-}
-
-// No __builtin_popcountll: without -mpopcnt it calls libgcc, which the
-// kernel does not link.
-unsigned int popcount64(uint64_t v)
-{
-	v -= (v >> 1) & 0x5555555555555555ull;
-	v = (v & 0x3333333333333333ull) + ((v >> 2) & 0x3333333333333333ull);
-	v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0full;
-	return static_cast<unsigned int>((v * 0x0101010101010101ull) >> 56);
-}
-
 constexpr Error kFailedState = {-WC_EIO, "metadata is in the error state"};
 
 } // namespace
@@ -54,7 +25,7 @@ constexpr Error kFailedState = {-WC_EIO, "metadata is in the error state"};
 SsdMetadata::~SsdMetadata()
 {
 	wc_plat_free(mirror_);
-	wc_plat_free(dirty_);
+	wc_plat_free(dirty_.words());
 }
 
 Status SsdMetadata::init(const SsdMetadataParams &params, CacheDevice &dev)
@@ -80,14 +51,15 @@ Status SsdMetadata::init(const SsdMetadataParams &params, CacheDevice &dev)
 	bs_ = params.block_size;
 	region_bytes_ = params.region_bytes;
 	regions_ = regions;
-	dirty_words_ = (regions + 63) / 64;
 	mirror_ = static_cast<uint8_t *>(wc_plat_alloc(bytes, WC_ALLOC_SETUP));
-	dirty_ = static_cast<uint64_t *>(wc_plat_alloc(dirty_words_ * 8, WC_ALLOC_SETUP));
-	if (!mirror_ || !dirty_)
+	uint64_t *dirty = static_cast<uint64_t *>(
+		wc_plat_alloc(Bitmap::words_for(regions) * 8, WC_ALLOC_SETUP));
+	dirty_.attach(dirty, regions);
+	if (!mirror_ || !dirty)
 		return Error{-WC_ENOMEM, "Unable to allocate memory for metadata"};
 	mirror_bytes_ = bytes;
 	__builtin_memset(mirror_, 0, bytes);
-	__builtin_memset(dirty_, 0, dirty_words_ * 8);
+	dirty_.clear_all();
 	n_blocks_ = params.n_blocks;
 	meta_sectors_ = bytes >> kSectorShift;
 	return Status::success();
@@ -102,88 +74,54 @@ Status SsdMetadata::set_n_blocks(uint64_t n)
 	return Status::success();
 }
 
-uint64_t SsdMetadata::get64(uint64_t off) const
-{
-	uint64_t v;
-	__builtin_memcpy(&v, mirror_ + off, 8);
-	return from_le64(v);
-}
-
-void SsdMetadata::put64(uint64_t off, uint64_t v)
-{
-	v = to_le64(v);
-	__builtin_memcpy(mirror_ + off, &v, 8);
-}
-
 // upstream writecache_flush_region() marks only the region holding the
 // start; every field we write lies inside one region.
 void SsdMetadata::mark(uint64_t byte_off)
 {
-	uint64_t i = byte_off / region_bytes_;
-	dirty_[i / 64] |= 1ull << (i % 64);
+	dirty_.set(byte_off / region_bytes_);
 }
 
 void SsdMetadata::mark_all_dirty()
 {
-	for (uint64_t w = 0; w < dirty_words_; w++)
-		dirty_[w] = ~0ull;
-	// Keep bits past the last region clear so dirty_regions() is exact.
-	if (regions_ % 64)
-		dirty_[dirty_words_ - 1] = (1ull << (regions_ % 64)) - 1;
-}
-
-uint64_t SsdMetadata::dirty_regions() const
-{
-	uint64_t n = 0;
-	for (uint64_t w = 0; w < dirty_words_; w++)
-		n += popcount64(dirty_[w]);
-	return n;
+	dirty_.set_all();
 }
 
 uint64_t SsdMetadata::entry_sector(uint64_t b) const
 {
-	return get64(entry_offset(b) + kOffOriginalSector);
+	return load_le64(mirror_ + entry_offset(b) + kOffOriginalSector);
 }
 
 uint64_t SsdMetadata::entry_seq(uint64_t b) const
 {
-	return get64(entry_offset(b) + kOffEntrySeq);
+	return load_le64(mirror_ + entry_offset(b) + kOffEntrySeq);
 }
 
 void SsdMetadata::set_entry(uint64_t b, uint64_t original_sector, uint64_t seq)
 {
-	put64(entry_offset(b) + kOffOriginalSector, original_sector);
-	put64(entry_offset(b) + kOffEntrySeq, seq);
+	store_entry(mirror_ + entry_offset(b), Entry{original_sector, seq});
 	mark(entry_offset(b));
 }
 
 void SsdMetadata::set_entry_free(uint64_t b)
 {
-	put64(entry_offset(b) + kOffEntrySeq, kSeqFree);
+	store_le64(mirror_ + entry_offset(b) + kOffEntrySeq, kSeqFree);
 	mark(entry_offset(b));
 }
 
 SsdSuperblock SsdMetadata::superblock() const
 {
-	uint64_t mv = get64(kOffMagic), bp = get64(kOffBlockSize);
-	return SsdSuperblock{
-		static_cast<uint32_t>(mv), static_cast<uint32_t>(mv >> 32),
-		static_cast<uint32_t>(bp), get64(kOffNBlocks), get64(kOffSeqCount),
-	};
+	return load_superblock(mirror_);
 }
 
 void SsdMetadata::set_superblock(const SsdSuperblock &sb)
 {
-	put64(kOffMagic, (static_cast<uint64_t>(sb.version) << 32) | sb.magic);
-	put64(kOffBlockSize, sb.block_size);	// pad = 0
-	put64(kOffNBlocks, sb.n_blocks);
-	put64(kOffSeqCount, sb.seq_count);
+	store_superblock(mirror_, sb);
 	mark(0);
 }
 
 uint64_t SsdMetadata::seq_count() const
 {
-	return get64(kOffSeqCount);
+	return load_le64(mirror_ + kOffSeqCount);
 }
 
 Status SsdMetadata::fail(const Status &s, const char *msg)
@@ -207,7 +145,7 @@ Status SsdMetadata::load()
 	uint8_t sb[kSuperblockBytes];
 
 	__builtin_memcpy(sb, mirror_, sizeof(sb));
-	__builtin_memset(dirty_, 0, dirty_words_ * 8);
+	dirty_.clear_all();
 	Status r = dev_->read(0, mirror_, meta_sectors_);
 	if (!r.ok()) {
 		// A failed read leaves the buffer undefined: drop every
@@ -229,8 +167,8 @@ Status SsdMetadata::write_dirty_regions()
 	const uint64_t step = region_bytes_ >> kSectorShift;
 	bool any = false;
 
-	for (uint64_t i = next_bit(dirty_, regions_, 0, true); i < regions_;) {
-		uint64_t j = next_bit(dirty_, regions_, i, false);
+	for (uint64_t i = dirty_.find_next_set(0); i < regions_;) {
+		uint64_t j = dirty_.find_next_clear(i);
 		uint64_t sector = i * step, count = (j - i) * step;
 		if (sector >= meta_sectors_)
 			break;
@@ -238,7 +176,7 @@ Status SsdMetadata::write_dirty_regions()
 			count = meta_sectors_ - sector;
 		dev_->submit_write(sector, mirror_ + i * region_bytes_, count, false);
 		any = true;
-		i = next_bit(dirty_, regions_, j, true);
+		i = dirty_.find_next_set(j);
 	}
 	return any ? dev_->wait_writes() : Status::success();
 }
@@ -261,7 +199,7 @@ Status SsdMetadata::flush_metadata(bool wait_for_data)
 	}
 	if (wait_for_data && params_.test_flush_before_data_wait)
 		dev_->wait_for_data_writes();
-	__builtin_memset(dirty_, 0, dirty_words_ * 8);
+	dirty_.clear_all();
 	return Status::success();
 }
 
@@ -271,7 +209,7 @@ Status SsdMetadata::commit()
 	if (!r.ok())
 		return r;
 	// The commit point: entries stamped seq_count become committed.
-	put64(kOffSeqCount, seq_count() + 1);
+	store_le64(mirror_ + kOffSeqCount, seq_count() + 1);
 	uint64_t count = (bs_ > kSsdSuperblockWriteMin ? bs_ : kSsdSuperblockWriteMin) >>
 			 kSectorShift;
 	if (count > meta_sectors_)
@@ -298,21 +236,25 @@ Status SsdMetadata::format()
 {
 	if (failed_)
 		return kFailedState;
-	for (uint64_t off = 0; off < kSuperblockBytes; off += 8)
-		put64(off, 0);
-	set_superblock(SsdSuperblock{0, kVersion, bs_, n_blocks_, 0});
-	for (uint64_t b = 0; b < n_blocks_; b++) {
-		put64(entry_offset(b) + kOffOriginalSector, ~0ull);
-		put64(entry_offset(b) + kOffEntrySeq, kSeqFree);
-	}
-	mark_all_dirty();
-	Status r = flush_metadata(false);
-	if (!r.ok())
-		return r;
-	// Only now the magic, on its own: a crash before it leaves a header
-	// the next open rejects instead of silently re-formatting.
-	set_superblock(SsdSuperblock{kMagic, kVersion, bs_, n_blocks_, 0});
-	return flush_metadata(false);
+	// The mirror is the medium; each commit writes the dirty regions and
+	// flushes: all of them for the body (upstream
+	// writecache_flush_all_metadata), then the superblock's alone.
+	struct MirrorSink {
+		SsdMetadata *md;
+		void store(uint64_t off, uint64_t le_word)
+		{
+			__builtin_memcpy(md->mirror_ + off, &le_word, sizeof(le_word));
+		}
+		Status commit(FormatStep step)
+		{
+			if (step == FormatStep::kBody)
+				md->mark_all_dirty();
+			else
+				md->mark(kOffMagic);
+			return md->flush_metadata(false);
+		}
+	} sink{this};
+	return layout::format(sink, bs_, n_blocks_);
 }
 
 } // namespace wc

@@ -44,6 +44,8 @@
 #include <wc/layout.h>
 #include <wc/result.h>
 
+#include "bitmap.h"
+
 namespace wc {
 
 // The cache device as the metadata code sees it. Sectors are 512 bytes,
@@ -94,13 +96,7 @@ struct SsdMetadataParams {
 };
 
 // The superblock fields (decoded; pad and bytes 32..63 are not included).
-struct SsdSuperblock {
-	uint32_t magic;
-	uint32_t version;
-	uint32_t block_size;
-	uint64_t n_blocks;
-	uint64_t seq_count;
-};
+using SsdSuperblock = layout::Superblock;
 
 class SsdMetadata {
 public:
@@ -165,30 +161,24 @@ public:
 	uint64_t mirror_bytes() const { return mirror_bytes_; }
 	uint32_t region_bytes() const { return region_bytes_; }
 	uint64_t regions() const { return regions_; }
-	bool region_dirty(uint64_t i) const
-	{
-		return (dirty_[i / 64] >> (i % 64)) & 1;
-	}
-	uint64_t dirty_regions() const;
+	bool region_dirty(uint64_t i) const { return dirty_.test(i); }
+	uint64_t dirty_regions() const { return dirty_.count(); }
 	const uint8_t *mirror() const { return mirror_; }
 	// RAM held: mirror + bitmap.
-	uint64_t ram_bytes() const { return mirror_bytes_ + dirty_words_ * 8; }
+	uint64_t ram_bytes() const { return mirror_bytes_ + Bitmap::words_for(regions_) * 8; }
 	// An I/O error happened since the last successful load().
 	bool failed() const { return failed_; }
 
 private:
 	void mark(uint64_t byte_off);
-	uint64_t get64(uint64_t off) const;
-	void put64(uint64_t off, uint64_t v);
 	Status fail(const Status &s, const char *msg);
 	Status write_dirty_regions();
 
 	CacheDevice *dev_ = nullptr;
 	SsdMetadataParams params_;
 	uint8_t *mirror_ = nullptr;
-	uint64_t *dirty_ = nullptr;
+	Bitmap dirty_;	// one bit per region (the storage is ours)
 	uint64_t mirror_bytes_ = 0;
-	uint64_t dirty_words_ = 0;
 	uint64_t regions_ = 0;
 	uint64_t n_blocks_ = 0;
 	uint64_t meta_sectors_ = 0;

@@ -96,17 +96,15 @@ std::string ops(const SimSsd &ssd)
 	return s;
 }
 
+// Format v1 fields in an image (layout_test.cpp pins the codec's bytes).
 uint64_t le64_at(const uint8_t *p)
 {
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	return layout::load_le64(p);
 }
 
 uint32_t le32_at(const uint8_t *p)
 {
-	return static_cast<uint32_t>(le64_at(p));
+	return layout::load_le32(p);
 }
 
 } // namespace
@@ -417,11 +415,14 @@ TEST(SsdMetadata, FormatCrashStatesAreUnformattedWindowOrComplete)
 				window++;
 				continue;
 			}
-			bool ok = magic == layout::kMagic && version == 1 &&
-				  le64_at(img.data() + 16) == 300 && le64_at(img.data() + 24) == 0;
-			for (uint64_t b = 0; ok && b < 300; b++)
-				ok = le64_at(img.data() + 64 + 16 * b) == ~0ull &&
-				     le64_at(img.data() + 72 + 16 * b) == ~0ull;
+			const layout::Superblock sb = layout::load_superblock(img.data());
+			bool ok = magic == layout::kMagic && version == 1 && sb.n_blocks == 300 &&
+				  sb.seq_count == 0;
+			for (uint64_t b = 0; ok && b < 300; b++) {
+				const layout::Entry en =
+					layout::load_entry(img.data() + layout::entry_offset(b));
+				ok = en.original_sector == ~0ull && en.is_free();
+			}
 			if (ok)
 				done++;
 			else if (bad.size() < 3)
@@ -1028,12 +1029,13 @@ private:
 		stats_.images++;
 		const uint8_t *m = img.data();
 		auto bad = [&](const std::string &w) { violation(w, e, kind); };
-		if (le32_at(m) != layout::kMagic || le32_at(m + 4) != layout::kVersion ||
-		    le32_at(m + 8) != cfg_.bs || le64_at(m + 16) != cfg_.n_blocks) {
+		const layout::Superblock sb = layout::load_superblock(m);
+		if (sb.magic != layout::kMagic || sb.version != layout::kVersion ||
+		    sb.block_size != cfg_.bs || sb.n_blocks != cfg_.n_blocks) {
 			bad("superblock does not decode");
 			return;
 		}
-		uint64_t Q = le64_at(m + 24);
+		uint64_t Q = sb.seq_count;
 		if (Q < completed_seq_) {
 			bad("sb seq " + std::to_string(Q) + " below the completed commit's " +
 			    std::to_string(completed_seq_));
@@ -1053,8 +1055,9 @@ private:
 
 		committed_.clear();
 		for (uint64_t b = 0; b < cfg_.n_blocks; b++) {
-			uint64_t osec = le64_at(m + layout::entry_offset(b));
-			uint64_t S = le64_at(m + layout::entry_offset(b) + 8);
+			const layout::Entry en = layout::load_entry(m + layout::entry_offset(b));
+			uint64_t osec = en.original_sector;
+			uint64_t S = en.seq_count;
 			if (S >= Q)
 				continue;
 			stats_.committed_checks++;
