@@ -190,16 +190,9 @@ struct wc_status {
 
 size_t wc_format_info(const struct wc_status *st, char *buf, size_t len);
 
-/* ---- The cache (pmem mode: one block at a time) ------------------------ */
+/* ---- The cache (pmem mode: one call per bio) --------------------------- */
 
 struct wc_cache;
-
-enum wc_write_result {
-	WC_WRITE_CACHED = 0,	/* copied into the cache */
-	WC_WRITE_AROUND = 1,	/* send to the origin (cleaner/metadata_only) */
-	WC_WRITE_NOSPACE = 2,	/* no free block: wait, then retry */
-	WC_WRITE_ERROR = 3,	/* the cache is in the error state */
-};
 
 #define WC_WRITEBACK_MAX_BLOCKS 256	/* BIO_MAX_VECS */
 
@@ -225,38 +218,72 @@ int wc_cache_load(struct wc_cache *c);
  * the error state latched); must not sleep. Set once, before I/O.
  */
 void wc_cache_set_waker(struct wc_cache *c, void (*fn)(void *ctx), void *ctx);
+
 /*
- * A write bio of `blocks` blocks at `sector`: how many of its leading
- * blocks one map call serves (*blocks_out), and whether they are cached
- * (1: wc_cache_write_block(force) each) or go to the origin (0). The shim
- * accepts that part of the bio before touching it.
+ * A bio as the core walks it: its blocks, flags and data segments. The
+ * shim describes the first WC_BIO_SEGS segments; the core asks for more
+ * with refill() (bios with more segments) and moves the cursor (seg, off)
+ * and sector/blocks as it serves blocks. Segments may split a block
+ * anywhere (O_DIRECT with 512-byte iovecs).
  */
-int wc_cache_write_plan(struct wc_cache *c, uint64_t sector, uint64_t blocks,
-			int req_meta, uint64_t *blocks_out);
-enum wc_write_result wc_cache_write_block(struct wc_cache *c, uint64_t sector,
-					  const void *src, int req_meta,
-					  int force);
-/* After a bio's blocks: commit if FUA or enough uncommitted; 0 or -errno. */
-int wc_cache_end_write(struct wc_cache *c, int fua, int *arm_timer);
-/*
- * Where a read's blocks go (see wc_cache_read_run): accept(ctx, n) once,
- * before any copy; then per block block(ctx) gives the destination and
- * done(ctx, ok) follows the copy.
- */
-struct wc_read_sink {
-	void (*accept)(void *ctx, uint64_t blocks);
-	void *(*block)(void *ctx);
-	void (*done)(void *ctx, int ok);
-	void *ctx;
+#define WC_BIO_SEGS	16
+#define WC_BIO_FUA	(1u << 0)
+#define WC_BIO_META	(1u << 1)
+#define WC_BIO_PLANNED	(1u << 2)	/* set by the core: cache the rest */
+
+struct wc_seg {
+	void *addr;
+	uint32_t len;
 };
+
+struct wc_bio {
+	uint64_t sector;	/* first block not yet served (target-relative) */
+	uint64_t blocks;	/* blocks left */
+	uint32_t flags;		/* WC_BIO_* */
+	uint32_t nsegs;		/* valid entries of segs[] */
+	uint32_t seg;		/* cursor: segs[seg], byte off */
+	uint32_t off;
+	struct wc_seg segs[WC_BIO_SEGS];
+	/* Put the next segments in segs[] and set nsegs (> 0). */
+	void (*refill)(struct wc_bio *b);
+};
+
+enum wc_io_result {
+	WC_IO_DONE = 0,		/* served: the blocks up to b->sector */
+	WC_IO_ORIGIN = 1,	/* send out->run leading blocks to the origin */
+	WC_IO_NOSPACE = 2,	/* no free block: wait, then call again */
+	WC_IO_ERROR = 3,	/* fail the bio (error state, commit failed, MCE) */
+};
+
+struct wc_io_out {
+	uint64_t run;		/* WC_IO_ORIGIN: blocks to send around */
+	uint8_t arm_timer;	/* write: (re)arm the autocommit timer */
+	uint8_t writeback;	/* write: writeback is wanted */
+};
+
 /*
- * A read bio: serves its leading run of cached blocks through sink and
- * returns the run's length; or returns 0 with *around = the blocks to
- * read from the origin. *io_error: a machine check (fail the bio).
+ * A write bio: copies its blocks into the cache (or says which leading run
+ * goes to the origin under cleaner / metadata_only), then commits when
+ * the bio is FUA or autocommit_blocks are uncommitted. On WC_IO_DONE the
+ * blocks from the bio's first sector up to b->sector are cached (fewer
+ * than the bio's: the shim accepts that part and dm resubmits the rest).
+ * On WC_IO_NOSPACE the shim waits for a free block and calls again with
+ * the same b.
  */
-uint64_t wc_cache_read_run(struct wc_cache *c, uint64_t sector, uint64_t blocks,
-			   const struct wc_read_sink *sink, uint64_t *around,
-			   int *io_error);
+enum wc_io_result wc_cache_write(struct wc_cache *c, struct wc_bio *b,
+				 struct wc_io_out *out);
+/*
+ * A read bio: copies its leading run of cached blocks (WC_IO_DONE, up to
+ * b->sector), or says how many leading blocks to read from the origin
+ * (WC_IO_ORIGIN). WC_IO_ERROR: a machine check.
+ */
+enum wc_io_result wc_cache_read(struct wc_cache *c, struct wc_bio *b,
+				struct wc_io_out *out);
+/*
+ * An empty flush (REQ_PREFLUSH): counted; commits only if a write is
+ * uncommitted. 0 or -errno (the error state).
+ */
+int wc_cache_flush(struct wc_cache *c);
 void wc_cache_discard(struct wc_cache *c, uint64_t start, uint64_t end);
 int wc_cache_commit(struct wc_cache *c);
 int wc_cache_writeback_next(struct wc_cache *c, struct wc_writeback_run *run,
@@ -280,9 +307,8 @@ int wc_cache_has_error(struct wc_cache *c);
 void wc_cache_fill_status(struct wc_cache *c, struct wc_status *st);
 void wc_cache_clear_stats(struct wc_cache *c);
 void wc_cache_set_cleaner(struct wc_cache *c);
-/* Counters for what the shim handles itself. */
+/* Counts a flush the shim handles itself (SSD mode). */
 void wc_cache_count_flush(struct wc_cache *c);
-void wc_cache_count_around(struct wc_cache *c, uint64_t blocks);
 
 /* ---- SSD mode ---------------------------------------------------------- */
 

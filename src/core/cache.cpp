@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-// The write, read and discard paths (pmem mode; SSD mode maps bios in
-// cache_ssd.cpp and shares discard). Data goes through the flush layer; the
-// index is updated under the short lock; the copy itself runs outside the
-// lock with the commit gate held shared.
+// What pmem and SSD mode share: entries, superseding, discard, the error
+// state and the counters. The bio paths are cache_pmem.cpp and
+// cache_ssd.cpp.
 #include "cache.h"
 #include "endian.h"
 #include "text.h"
@@ -78,8 +77,9 @@ void Cache::write_entry(Block b, uint64_t sector, uint64_t seq)
 		ssd_.set_entry(b, sector, seq);
 		return;
 	}
-	pmem_->assign(entry_word(b, kOffOriginalSector), to_le64(sector));
-	pmem_->assign(entry_word(b, kOffEntrySeq), to_le64(seq));
+	FlushLayer pmem = pm();
+	pmem.assign(entry_word(b, kOffOriginalSector), to_le64(sector));
+	pmem.assign(entry_word(b, kOffEntrySeq), to_le64(seq));
 }
 
 void Cache::clear_entry(Block b)
@@ -88,7 +88,7 @@ void Cache::clear_entry(Block b)
 		ssd_.set_entry_free(b);
 		return;
 	}
-	pmem_->assign(entry_word(b, kOffEntrySeq), ~0ull);
+	pm().assign(entry_word(b, kOffEntrySeq), ~0ull);
 }
 
 // `old` (indexed) loses its sector to a newer block. A committed old
@@ -114,189 +114,6 @@ void Cache::supersede_locked(Block old)
 	map_.unlink(old);
 	map_.set_flag(old, BlockMap::kSuperseded);
 	map_.push_tail(BlockMap::kSupersededList, old);
-}
-
-WritePlan Cache::write_plan(uint64_t sector, uint64_t blocks, bool req_meta) const
-{
-	WritePlan p{true, blocks};
-	// Unlocked: the cleaner message may turn cleaner on meanwhile; a bio
-	// planned as cached is then still cached (write_block's force).
-	if (!__atomic_load_n(&params_.cleaner, __ATOMIC_RELAXED) &&
-	    !(params_.metadata_only && !req_meta))
-		return p;
-	const uint64_t step = bs_ >> 9;
-	uint64_t limit = blocks < kMaxRunBlocks ? blocks : kMaxRunBlocks;
-	Guard g(const_cast<Lock &>(lock_));
-	if (has_error())
-		return p;	// write_block() fails it, as upstream fails the bio
-	p.cached = cached_for_write_locked(sector);
-	for (p.blocks = 1; p.blocks < limit; p.blocks++)
-		if (cached_for_write_locked(sector + p.blocks * step) != p.cached)
-			break;
-	return p;
-}
-
-WriteResult Cache::write_block(uint64_t sector, const void *src, bool req_meta, bool force)
-{
-	// A new block is copied before it is published (entry, index, LRU),
-	// so no commit can see it half-written: that copy runs without the
-	// gate and never waits for a commit. Only an in-place overwrite of an
-	// uncommitted block, which a commit may be publishing, holds the gate
-	// shared across its copy. Cross-CPU durability of the copy: taking
-	// lock_ to publish is a locked instruction (x86: drains this CPU's
-	// write-combining buffers) and a release (arm64: orders the stores
-	// before the commit's DC CVAP).
-	SharedGuard in_place_copy(gate_, false);
-	Block b;
-	bool in_place;
-	for (;;) {
-		bool need_gate = false;
-		{
-			Guard g(lock_);
-			if (has_error()) {
-				stats_.writes++;
-				return WriteResult::kError;
-			}
-			Block hit = map_.find(sector);
-			if (hit != kNoBlock && !(map_.state(hit) & BlockMap::kCommitted)) {
-				if (!in_place_copy.held()) {
-					need_gate = true;	// look again once held
-				} else {
-					stats_.write_hits_uncommitted++;
-					b = hit;
-					in_place = true;
-				}
-			} else {
-				if (cached_for_write_locked(sector)) {
-					// (upstream finds an in-flight entry too)
-					stats_.write_hits_committed++;
-				} else if (!force &&
-					   (params_.cleaner || (params_.metadata_only && !req_meta))) {
-					stats_.writes++;
-					stats_.writes_around++;
-					return WriteResult::kAround;
-				}
-				b = map_.alloc();
-				if (b == kNoBlock) {
-					stats_.writes_blocked_on_freelist++;
-					return WriteResult::kNoSpace;
-				}
-				in_place = false;
-				stats_.writes_allocate++;
-			}
-			if (!need_gate)
-				stats_.writes++;
-		}
-		if (!need_gate)
-			break;
-		in_place_copy.take();
-	}
-
-	pmem_->memcpy(data_ + static_cast<uint64_t>(b) * bs_, src, bs_);
-	if (in_place)
-		return WriteResult::kCached;
-
-	for (;;) {
-		{
-			Guard g(lock_);
-			Block cur = map_.find(sector);
-			// Superseding a block a running commit is committing
-			// would drop that acknowledged write from it: wait for
-			// the commit (commit_pmem()).
-			if (cur == kNoBlock || (map_.state(cur) & BlockMap::kCommitted) ||
-			    !committing_ || in_place_copy.held()) {
-				write_entry(b, sector, seq_);
-				if (cur != kNoBlock)
-					supersede_locked(cur);
-				map_.index_insert(b, sector);
-				map_.push_head(BlockMap::kLru, b);
-				map_.set_age(b, wc_plat_now_ms());
-				uncommitted_++;
-				return WriteResult::kCached;
-			}
-		}
-		in_place_copy.take();
-	}
-}
-
-Status Cache::end_write(bool fua, bool *arm_timer)
-{
-	*arm_timer = false;
-	bool need;
-	{
-		Guard g(lock_);
-		need = fua || uncommitted_ >= params_.autocommit_blocks;
-		if (!need)
-			*arm_timer = true;
-	}
-	if (!need)
-		return Status::success();
-	WC_TRY(commit());
-	if (has_error())
-		return Error{-WC_EIO, "commit failed"};
-	return Status::success();
-}
-
-bool Cache::read_block(uint64_t sector, void *dst, bool *io_error)
-{
-	*io_error = false;
-	SharedGuard reading(gate_);	// no block is freed under us
-	Block b;
-	{
-		Guard g(lock_);
-		stats_.reads++;
-		b = map_.find(sector);
-		if (b == kNoBlock)
-			return false;
-		stats_.read_hits++;
-	}
-	if (!pmem_->read(dst, data_ + static_cast<uint64_t>(b) * bs_, bs_)) {
-		latch_error_errno(-WC_EIO, "hardware memory error when reading data");
-		*io_error = true;
-	}
-	return true;
-}
-
-uint64_t Cache::read_run(uint64_t sector, uint64_t blocks, const ReadSink &sink,
-			 uint64_t *around, bool *io_error)
-{
-	const uint64_t step = bs_ >> 9;
-	*io_error = false;
-	*around = 0;
-	// Held across the run: its blocks may be superseded by newer
-	// versions (also cached) but not freed.
-	SharedGuard reading(gate_);
-	uint64_t n = 0;
-	{
-		Guard g(lock_);
-		uint64_t limit = blocks < kMaxRunBlocks ? blocks : kMaxRunBlocks;
-		while (n < limit && map_.find(sector + n * step) != kNoBlock)
-			n++;
-		if (n == 0) {
-			*around = around_blocks_locked(sector, blocks, false);
-			stats_.reads += *around;
-			return 0;
-		}
-		stats_.reads += n;
-		stats_.read_hits += n;
-	}
-	sink.accept(sink.ctx, n);
-	for (uint64_t i = 0; i < n; i++) {
-		Block b;
-		{
-			Guard g(lock_);
-			b = map_.find(sector + i * step);
-		}
-		void *dst = sink.block(sink.ctx);
-		bool ok = pmem_->read(dst, data_ + static_cast<uint64_t>(b) * bs_, bs_);
-		sink.done(sink.ctx, ok);
-		if (!ok) {
-			latch_error_errno(-WC_EIO, "hardware memory error when reading data");
-			*io_error = true;
-			break;
-		}
-	}
-	return n;
 }
 
 // Blocks from `sector` (a miss) up to the next cached one, at most
@@ -398,13 +215,6 @@ void Cache::fill_status(wc_status *st)
 	st->n_blocks = n_blocks_;
 	st->free_blocks = map_.free_count();
 	st->writeback_blocks = writeback_size_;
-}
-
-void Cache::account_around(uint64_t blocks)
-{
-	Guard g(lock_);
-	stats_.writes += blocks;
-	stats_.writes_around += blocks;
 }
 
 void Cache::count_discard(uint64_t blocks)

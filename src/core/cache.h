@@ -5,7 +5,8 @@
 //
 //   superblock.cpp  open, format and validate the on-media superblock
 //   load.cpp        the scan done at every resume (upstream's rules)
-//   cache.cpp       pmem mode: write, read and discard paths
+//   cache.cpp       what both modes share: entries, discard, counters
+//   cache_pmem.cpp  pmem mode: one write or read bio per call
 //   cache_ssd.cpp   SSD mode: mapping bios onto the cache device
 //   commit.cpp      the commit protocol (pmem; SSD's is ssd_metadata.cpp)
 //   writeback.cpp   choosing blocks to write back, and their completion
@@ -33,6 +34,7 @@
 #include <wc_abi.h>
 
 #include "block_map.h"
+#include "flush_layer.h"
 #include "ssd_metadata.h"
 #include "sync.h"
 
@@ -72,16 +74,6 @@ struct CacheParams {
 // error state is latched (possibly under it). Must not sleep.
 using Waker = void (*)(void *ctx);
 
-// Where a read's data goes, one block at a time (the shim walks the bio):
-// the ABI's wc_read_sink (accept once, then block/done per block).
-using ReadSink = wc_read_sink;
-
-// How a write bio's leading run is to be served (write_plan()).
-struct WritePlan {
-	bool cached;		// true: write_block(force) each block; false: origin
-	uint64_t blocks;	// length of the run
-};
-
 // SSD mode: where one bio (or its first part) goes.
 enum class SsdTarget {
 	kCache,		// remap to the cache device at block `block`
@@ -97,13 +89,6 @@ struct SsdMapping {
 	bool uncommitted = false;	// read hit: wait for data writes first
 	bool commit_now = false;	// write: autocommit_blocks reached
 	bool arm_timer = false;		// write: (re)arm the autocommit timer
-};
-
-enum class WriteResult {
-	kCached,	// copied into the cache
-	kAround,	// send to the origin (cleaner / metadata_only miss)
-	kNoSpace,	// no free block: wait for writeback, then retry
-	kError,		// the cache is in the error state
 };
 
 // One run picked for writeback: `count` blocks for consecutive origin
@@ -138,29 +123,12 @@ public:
 		waker_ctx_ = ctx;
 	}
 
-	// --- the I/O paths, one block at a time ---
-	// Split a write bio of `blocks` blocks at `sector` into runs that are
-	// wholly cached or wholly sent around (cleaner, metadata_only): the
-	// leading run. Without cleaner/metadata_only the whole bio is cached.
-	WritePlan write_plan(uint64_t sector, uint64_t blocks, bool req_meta) const;
-	// Copy one block of `src` for origin `sector` into the cache. `force`
-	// (a run write_plan() chose to cache): never kAround.
-	WriteResult write_block(uint64_t sector, const void *src, bool req_meta,
-				bool force = false);
-	// After the blocks of one bio: commit when the bio was FUA or enough
-	// blocks are uncommitted. *arm_timer says to (re)arm the autocommit
-	// timer. A failed commit fails the bio.
-	Status end_write(bool fua, bool *arm_timer);
-	// Copy the cached block for `sector` into dst; false on a miss.
-	bool read_block(uint64_t sector, void *dst, bool *io_error);
-	// A read bio of `blocks` blocks at `sector`: serve its leading run of
-	// cached blocks through `sink` (no block of the run can be freed
-	// meanwhile) and return the run's length; or, when the first block is
-	// a miss, return 0 with *around = blocks to read from the origin (up
-	// to the next cached block). *io_error: a machine check (the bio
-	// fails).
-	uint64_t read_run(uint64_t sector, uint64_t blocks, const ReadSink &sink,
-			  uint64_t *around, bool *io_error);
+	// --- pmem mode (cache_pmem.cpp): one call per bio ---
+	// The contracts are wc_cache_write(), wc_cache_read() and
+	// wc_cache_flush() (wc_abi.h).
+	wc_io_result write(wc_bio &b, wc_io_out *out);
+	wc_io_result read(wc_bio &b, wc_io_out *out);
+	Status flush();
 	// Free every cached block in [start, end) (sectors) not being written
 	// back, and make that durable.
 	void discard(uint64_t start, uint64_t end);
@@ -206,14 +174,17 @@ public:
 	bool writeback_take_skipped();
 	uint64_t writeback_blocks() const;
 	uint64_t free_blocks() const;
-	// Blocks of a bio beyond the first that went around the cache.
-	void account_around(uint64_t blocks);
 	void count_discard(uint64_t blocks);
 	void count_flush();
 
 	// --- state ---
 	uint64_t n_blocks() const { return n_blocks_; }
-	uint64_t seq_count() const { return seq_; }
+	// Under the lock: tests read it while other threads commit.
+	uint64_t seq_count() const
+	{
+		Guard g(const_cast<Lock &>(lock_));
+		return seq_;
+	}
 	bool has_error() const { return __atomic_load_n(&error_, __ATOMIC_RELAXED) != 0; }
 	int error() const { return __atomic_load_n(&error_, __ATOMIC_RELAXED); }
 	const char *error_message() const { return error_msg_; }
@@ -255,6 +226,21 @@ private:
 	// them. gate_ exclusive, lock_ not held (SSD waits for I/O).
 	void release_freeing(bool from_writeback = false);
 	void barrier();
+	// cache_pmem.cpp
+	struct Slot {
+		Block block;
+		bool in_place;	// an uncommitted hit, overwritten in place
+	};
+	// Blocks one lock hold plans (stack array) and publishes.
+	static constexpr uint32_t kBatch = 32;
+	bool plan_around_locked(wc_bio &b, bool meta, wc_io_out *out);
+	uint32_t plan_batch_locked(const wc_bio &b, Slot *slots, bool gate_held, bool *need_gate);
+	bool publish_locked(uint64_t sector, Block b, bool gate_held);
+	void copy_in(wc_bio &b, uint8_t *dst);
+	bool copy_out(wc_bio &b, const uint8_t *src);
+	// Some published write is not committed yet (pmem).
+	bool uncommitted_locked() const;
+	bool writeback_wanted_locked() const;
 	// cache.cpp
 	// With in_flight, a sector whose older version is still being written
 	// back counts as cached (writes must not go around it).
@@ -282,6 +268,8 @@ private:
 	}
 
 	Pmem *pmem_ = nullptr;		// pmem mode
+	// The I/O paths' view of pmem_ (direct calls to the native layer).
+	FlushLayer pm() const { return FlushLayer(pmem_); }
 	CacheArea area_ = {};
 	CacheDevice *dev_ = nullptr;	// SSD mode
 	SsdMetadata ssd_;
@@ -296,8 +284,8 @@ private:
 	uint64_t low_free_ = 0;		// ...and runs while free + wb <= this
 	uint64_t writeback_size_ = 0;
 	uint64_t in_flight_old_ = 0;	// superseded blocks still in writeback
-	bool committing_ = false;
-	bool skipped_in_flight_ = false;	// writeback_next() skipped one	// pmem: a commit is between its seq steps
+	bool committing_ = false;	// pmem: a commit is between its seq steps
+	bool skipped_in_flight_ = false;	// writeback_next() skipped one
 	Waker waker_ = nullptr;
 	void *waker_ctx_ = nullptr;
 	int error_ = 0;

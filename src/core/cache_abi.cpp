@@ -182,48 +182,22 @@ extern "C" void wc_cache_set_waker(struct wc_cache *c, void (*fn)(void *ctx), vo
 	C(c).set_waker(fn, ctx);
 }
 
-extern "C" int wc_cache_write_plan(struct wc_cache *c, uint64_t sector, uint64_t blocks,
-				   int req_meta, uint64_t *blocks_out)
+extern "C" enum wc_io_result wc_cache_write(struct wc_cache *c, struct wc_bio *b,
+					    struct wc_io_out *out)
 {
-	wc::WritePlan p = C(c).write_plan(sector, blocks, req_meta);
-	*blocks_out = p.blocks;
-	return p.cached;
+	return C(c).write(*b, out);
 }
 
-extern "C" enum wc_write_result wc_cache_write_block(struct wc_cache *c,
-						     uint64_t sector,
-						     const void *src,
-						     int req_meta, int force)
+extern "C" enum wc_io_result wc_cache_read(struct wc_cache *c, struct wc_bio *b,
+					   struct wc_io_out *out)
 {
-	switch (C(c).write_block(sector, src, req_meta, force)) {
-	case wc::WriteResult::kCached:
-		return WC_WRITE_CACHED;
-	case wc::WriteResult::kAround:
-		return WC_WRITE_AROUND;
-	case wc::WriteResult::kNoSpace:
-		return WC_WRITE_NOSPACE;
-	case wc::WriteResult::kError:
-		break;
-	}
-	return WC_WRITE_ERROR;
+	return C(c).read(*b, out);
 }
 
-extern "C" int wc_cache_end_write(struct wc_cache *c, int fua, int *arm_timer)
+extern "C" int wc_cache_flush(struct wc_cache *c)
 {
-	bool arm = false;
-	wc::Status s = C(c).end_write(fua, &arm);
-	*arm_timer = arm;
+	wc::Status s = C(c).flush();
 	return s.ok() ? 0 : s.error().code;
-}
-
-extern "C" uint64_t wc_cache_read_run(struct wc_cache *c, uint64_t sector, uint64_t blocks,
-				      const struct wc_read_sink *sink, uint64_t *around,
-				      int *io_error)
-{
-	bool err = false;
-	uint64_t n = C(c).read_run(sector, blocks, *sink, around, &err);
-	*io_error = err;
-	return n;
 }
 
 extern "C" void wc_cache_discard(struct wc_cache *c, uint64_t start,
@@ -299,9 +273,4 @@ extern "C" void wc_cache_set_cleaner(struct wc_cache *c)
 extern "C" void wc_cache_count_flush(struct wc_cache *c)
 {
 	C(c).count_flush();
-}
-
-extern "C" void wc_cache_count_around(struct wc_cache *c, uint64_t blocks)
-{
-	C(c).account_around(blocks);
 }

@@ -22,13 +22,21 @@ namespace wc {
 
 void Cache::barrier()
 {
-	pmem_->commit();
+	pm().commit();
 }
 
 Status Cache::commit()
 {
 	if (dev_)
 		return commit_ssd();
+	{
+		// Nothing to commit: no gate, no barrier.
+		Guard g(lock_);
+		if (!has_error() && !uncommitted_locked()) {
+			uncommitted_ = 0;
+			return Status::success();
+		}
+	}
 	ExclusiveGuard exclusive(gate_);
 	Status r = commit_pmem();
 	release_freeing();
@@ -74,7 +82,7 @@ Status Cache::commit_pmem()
 	if (!params_.test_skip_data_flush) {
 		for (Block b = head; b != kNoBlock && !(map_.state(b) & BlockMap::kCommitted);
 		     b = map_.older(BlockMap::kLru, b)) {
-			pmem_->flush(data_ + static_cast<uint64_t>(b) * bs_, bs_);
+			pm().flush(data_ + static_cast<uint64_t>(b) * bs_, bs_);
 			relax.tick();
 		}
 	}
@@ -82,7 +90,7 @@ Status Cache::commit_pmem()
 	if (!params_.test_skip_commit_barrier)
 		barrier();
 	// 3., 4.
-	pmem_->assign(reinterpret_cast<uint64_t *>(area_.base + layout::kOffSeqCount),
+	pm().assign(reinterpret_cast<uint64_t *>(area_.base + layout::kOffSeqCount),
 		      to_le64(next_seq));
 	barrier();
 	for (Block b = head; b != kNoBlock && !(map_.state(b) & BlockMap::kCommitted);) {

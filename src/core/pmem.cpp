@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-// wc::native_pmem(): the pmem flush layer of the architecture being built,
-// chosen at compile time.
+// The pmem flush layer of the architecture being built, chosen at compile
+// time: native_pmem() (the Pmem interface) and the direct entry points
+// the I/O paths call (flush_layer.h).
 //
 // Why the sequences differ (seeds: 2018-dm-devel-writecache-pmem-wrapper,
 // 2015-lkml-pmem-dax-io-path): on x86_64 non-temporal stores are faster
@@ -11,7 +12,7 @@
 // so flush() issues DC CVAP just before the commit and commit() is the DSB
 // that waits for it ("flush late"). Either sequence is slow on the other
 // architecture, hence one interface and per-arch classes.
-#include <wc/pmem.h>
+#include "flush_layer.h"
 
 #if defined(__x86_64__)
 #include "pmem/x86_64.h"
@@ -42,6 +43,32 @@ constinit NativePmem g_native_pmem;
 Pmem &native_pmem()
 {
 	return g_native_pmem;
+}
+
+// NativePmem is final: these calls are direct, and inline here.
+void native_memcpy(void *dst, const void *src, size_t n)
+{
+	g_native_pmem.memcpy(dst, src, n);
+}
+
+void native_flush(void *dst, size_t n)
+{
+	g_native_pmem.flush(dst, n);
+}
+
+void native_commit()
+{
+	g_native_pmem.commit();
+}
+
+void native_assign(uint64_t *dst, uint64_t v)
+{
+	g_native_pmem.assign(dst, v);
+}
+
+bool native_read(void *dst, const void *src, size_t n)
+{
+	return g_native_pmem.read(dst, src, n);
 }
 
 } // namespace wc

@@ -121,6 +121,12 @@ public:
 		g_.enter_shared();
 		held_ = true;
 	}
+	void release()
+	{
+		if (held_)
+			g_.exit_shared();
+		held_ = false;
+	}
 
 private:
 	Gate &g_;

@@ -23,10 +23,17 @@ bool Cache::aged_out_locked(uint32_t now) const
 bool Cache::writeback_wanted() const
 {
 	Guard g(const_cast<Lock &>(lock_));
+	return writeback_wanted_locked();
+}
+
+bool Cache::writeback_wanted_locked() const
+{
 	if (has_error() || map_.list_empty(BlockMap::kLru))
 		return false;
-	return map_.free_count() + writeback_size_ <= high_free_ ||
-	       aged_out_locked(wc_plat_now_ms());
+	if (map_.free_count() + writeback_size_ <= high_free_)
+		return true;
+	// The clock only with max_age (it is a call on the write path).
+	return map_.tracks_age() && aged_out_locked(wc_plat_now_ms());
 }
 
 bool Cache::writeback_pending() const

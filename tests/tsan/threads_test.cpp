@@ -2,21 +2,25 @@
 // The core under real threads, built with ThreadSanitizer (tests/tsan,
 // scripts/unit-tsan.sh), driven the way src/kernel/target.c drives it from
 // its contexts:
-//   - writers (map() of write bios: write_plan/write_block + end_write,
-//     FUA sometimes; SSD: ssd_map_write, the data write, a commit after a
-//     FUA completion); on no free block they wait on a wait queue, as on
-//     freelist_wait, and only the core's waker (set_waker) wakes them;
-//   - readers (read_run through a sink, the origin for what it sends
-//     around; SSD: ssd_map_read and the data read, waiting for data
-//     writes on an uncommitted hit);
+//   - writers (map() of write bios: one Cache::write per bio, its blocks
+//     split across data segments of varying lengths, more of them than
+//     one wc_bio holds for long bios (refill), FUA sometimes, the commit
+//     inside the call; SSD: ssd_map_write, the data write, a commit after
+//     a FUA completion); on no free block they wait on a wait queue, as
+//     on freelist_wait, and only the core's waker (set_waker) wakes them,
+//     then call again with the same wc_bio;
+//   - readers (one Cache::read per bio part, segments as the writers',
+//     the origin for what it sends around; SSD: ssd_map_read and the
+//     data read, waiting for data writes on an uncommitted hit);
 //   - discards (pmem: map(); SSD: the flush worker), some over more
 //     blocks than the cache has;
 //   - the writeback work (writeback_next, throttled like writeback_jobs)
 //     and its completions on another thread (the endio workqueue), in
 //     random order, each landing its data on the origin just before
 //     writeback_done;
-//   - the autocommit timer / commit work, PREFLUSH bios, status and
-//     messages (fill_status, clear_stats, the cleaner message).
+//   - the autocommit timer / commit work, PREFLUSH bios (pmem:
+//     Cache::flush), status and messages (fill_status, clear_stats, the
+//     cleaner message).
 // Two sizes: about 150 blocks with small bios and commits every 2 ms
 // (contention), and about 6000 blocks with long bios and commits of
 // thousands of blocks, so the core's long scans drop its lock
@@ -31,6 +35,7 @@
 // writeback leaves the newest version of every block on the origin.
 //
 // Any TSan report ends the run (halt_on_error): zero races is the pass.
+#include "bio_io.h"
 #include "cache.h"
 #include "mem_pmem.h"
 #include "platform_user.h"
@@ -73,6 +78,15 @@ constexpr uint64_t kWritebackJobs = 32;	// blocks in writeback at most
 constexpr std::chrono::milliseconds kWakeTimeout{10000};
 
 uint64_t sector_of(uint64_t idx) { return idx * kStep; }
+
+// The segments of a pmem bio of k blocks (bio_io.h), varied by its first
+// block: whole blocks, 512-byte pieces (more than WC_BIO_SEGS from three
+// blocks on: refill), 1.5 KiB pieces that split blocks, or one segment.
+std::vector<uint32_t> layout_for(uint64_t idx, uint64_t k)
+{
+	static const uint32_t kSeg[] = {kBs, 512, 1536, 0};
+	return wc::test::even_layout(k * kBs, kSeg[idx % 4]);
+}
 
 // Block contents: every 8-byte word is the tag (origin block + 1) << 32 |
 // version. 0 is "never written" (the origin starts zeroed).
@@ -342,7 +356,7 @@ std::string judge(uint64_t idx, uint64_t want, bool tainted, bool hit, uint64_t 
 struct Counters {
 	std::atomic<uint64_t> writes{0}, fua{0}, reads{0}, hits{0}, misses{0}, discards{0},
 		nospace_waits{0}, runs{0}, run_blocks{0}, commits{0}, max_queue{0},
-		out_of_order{0};
+		out_of_order{0}, refills{0}, flushes{0};
 };
 
 // The target: a cache on pmem or SSD, the origin, and the workers the
@@ -438,6 +452,21 @@ public:
 	{
 		cache_->discard(sector_of(idx), sector_of(idx + k));
 		ctr_.discards++;
+	}
+
+	// An empty PREFLUSH bio: pmem, Cache::flush() (commits what is
+	// uncommitted); SSD, the shim counts it and the flush worker commits.
+	void flush_bio()
+	{
+		if (mode_ == Mode::kSsd) {
+			cache_->count_flush();
+			commit("flush bio");
+			return;
+		}
+		Status s = cache_->flush();
+		if (!s.ok())
+			fails_.add(fmt("flush bio: %s", s.error().message));
+		ctr_.flushes++;
 	}
 
 	// A commit that must succeed (flush bio, FUA completion, timer).
@@ -564,10 +593,8 @@ public:
 				fails_.add("status: counters out of range");
 			if (rng() % 64 == 0)
 				c.clear_stats();
-			if (rng() % flush_one_in == 0) {	// a PREFLUSH bio
-				c.count_flush();
-				commit("flush bio");
-			}
+			if (rng() % flush_one_in == 0)	// a PREFLUSH bio
+				flush_bio();
 			if (cleaner_at_end && !cleaner &&
 			    std::chrono::steady_clock::now() >= cleaner_at) {
 				c.set_cleaner();	// the "cleaner" message
@@ -679,50 +706,39 @@ private:
 		return false;
 	}
 
+	// wc_map_write(): one call per bio; NOSPACE waits on freelist_wait
+	// and calls again with the same wc_bio; what the cleaner sends
+	// around goes to the origin, and dm resubmits the rest.
 	bool write_bio_pmem(uint64_t idx, uint64_t k, const uint8_t *data, bool fua)
 	{
-		Cache &c = *cache_;
-		bool copied = false;
-		for (uint64_t done = 0; done < k;) {
-			WritePlan p = c.write_plan(sector_of(idx + done), k - done, false);
-			if (p.blocks == 0 || p.blocks > k - done) {
-				fails_.add(fmt("write_plan(%lu, %lu): %lu blocks", idx + done,
-					       k - done, (unsigned long)p.blocks));
-				return false;
-			}
-			if (!p.cached) {	// cleaner: around the cache
-				origin_.write(idx + done, data + done * kBs, p.blocks);
-				c.account_around(p.blocks);
-				done += p.blocks;
-				continue;
-			}
-			for (uint64_t i = 0; i < p.blocks;) {
-				uint64_t b = idx + done + i;
-				WriteResult r = c.write_block(sector_of(b), data + (done + i) * kBs,
-							      false, true);
-				if (r == WriteResult::kCached) {
-					copied = true;
-					i++;
-				} else if (r == WriteResult::kNoSpace) {
-					if (!wait_for_space())
-						return false;
-				} else {
-					fails_.add(fmt("write_block(%lu): %s", b,
-						       r == WriteResult::kError ? "error state" :
-										  "around despite force"));
-					return false;
-				}
-			}
-			done += p.blocks;
+		wc::test::MapHooks hooks;
+		hooks.origin = [&](uint64_t off, uint64_t n) {
+			origin_.write(idx + off, data + off * kBs, n);
+		};
+		hooks.nospace = [&] { return wait_for_space(); };
+		wc::test::BioResult res =
+			wc::test::map_write(*cache_, sector_of(idx), k, data, layout_for(idx, k),
+					    fua ? WC_BIO_FUA : 0, hooks);
+		ctr_.refills += res.refills;
+		if (!res.error.empty()) {
+			fails_.add(fmt("write of %lu+%lu: %s", (unsigned long)idx, (unsigned long)k,
+				       res.error.c_str()));
+			return false;
 		}
-		if (copied) {
-			bool arm;
-			Status s = c.end_write(fua, &arm);
-			if (!s.ok()) {
-				fails_.add(fmt("end_write: %s", s.error().message));
-				return false;
-			}
+		if (!res.ok) {
+			// (A wait for space that timed out is reported already.)
+			if (cache_->has_error())
+				fails_.add(fmt("write of %lu+%lu: the error state", (unsigned long)idx,
+					       (unsigned long)k));
+			return false;
 		}
+		// The commit is inside the call (seq_count() moves; other
+		// threads' commits may move it too, so only its absence says
+		// anything). The periodic commit worker stands for the timer
+		// res.arm_timer would arm.
+		if (fua && res.cached && !res.committed)
+			fails_.add(fmt("FUA write of %lu+%lu did not commit", (unsigned long)idx,
+				       (unsigned long)k));
 		return true;
 	}
 
@@ -777,62 +793,30 @@ private:
 			*around = m.target == SsdTarget::kOrigin ? m.blocks : 0;
 			return m.target == SsdTarget::kCache || m.target == SsdTarget::kOrigin;
 		}
-		Sink s{buf.data()};
-		ReadSink sink = sink_for(&s);
-		bool ioerr = false;
-		uint64_t n = c.read_run(sector_of(idx), k, sink, around, &ioerr);
-		if (n)
-			*around = 0;
-		return !ioerr;
+		wc::test::Call call = wc::test::read_once(c, sector_of(idx), k, buf.data(), 512);
+		*around = call.r == WC_IO_ORIGIN ? call.out.run : 0;
+		return call.r != WC_IO_ERROR && (call.r != WC_IO_ORIGIN || call.out.run <= k);
 	}
 
-	struct Sink {
-		uint8_t *dst;
-		uint64_t accepted = 0, given = 0, done = 0;
-		bool failed = false;
-	};
-
-	static ReadSink sink_for(Sink *s)
-	{
-		return ReadSink{
-			[](void *ctx, uint64_t n) { static_cast<Sink *>(ctx)->accepted += n; },
-			[](void *ctx) -> void * {
-				auto *x = static_cast<Sink *>(ctx);
-				return x->dst + (x->given++) * kBs;
-			},
-			[](void *ctx, int ok) {
-				auto *x = static_cast<Sink *>(ctx);
-				x->done++;
-				x->failed |= !ok;
-			},
-			s};
-	}
-
+	// wc_map_read(): one call per part of the bio (dm resubmits the
+	// rest), the origin for what the core sends around.
 	bool read_bio_run(uint64_t idx, uint64_t k, uint8_t *buf, bool *hit)
 	{
-		Cache &c = *cache_;
-		for (uint64_t done = 0; done < k;) {
-			Sink s{buf + done * kBs};
-			ReadSink sink = sink_for(&s);
-			uint64_t around = 0;
-			bool ioerr = false;
-			uint64_t n = c.read_run(sector_of(idx + done), k - done, sink, &around, &ioerr);
-			if (ioerr || n > k - done || (n && (s.accepted != n || s.given != n || s.done != n)) ||
-			    (!n && (around == 0 || around > k - done || s.given))) {
-				fails_.add(fmt("read_run(%lu, %lu) = %lu, around %lu, sink %lu/%lu/%lu",
-					       idx + done, k - done, (unsigned long)n,
-					       (unsigned long)around, (unsigned long)s.accepted,
-					       (unsigned long)s.given, (unsigned long)s.done));
-				return false;
-			}
-			if (!n) {
-				origin_.read(idx + done, buf + done * kBs, around);
-				n = around;
-			}
-			for (uint64_t i = 0; i < n; i++)
-				hit[done + i] = s.given != 0;
-			done += n;
+		wc::test::MapHooks hooks;
+		hooks.origin = [&](uint64_t off, uint64_t n) {
+			origin_.read(idx + off, buf + off * kBs, n);
+		};
+		std::vector<bool> h;
+		wc::test::BioResult res = wc::test::map_read(*cache_, sector_of(idx), k, buf,
+							     layout_for(idx + 1, k), hooks, &h);
+		ctr_.refills += res.refills;
+		if (!res.ok) {
+			fails_.add(fmt("read of %lu+%lu: %s", (unsigned long)idx, (unsigned long)k,
+				       res.error.empty() ? "failed" : res.error.c_str()));
+			return false;
 		}
+		for (uint64_t i = 0; i < k; i++)
+			hit[i] = h[i];
 		return true;
 	}
 
@@ -1108,14 +1092,15 @@ int run_stack(const Shape &sh, CacheParams p = {}, bool seeded = false)
 	std::printf("  %s: %lu blocks; %lu writes (%lu FUA), %lu reads (%lu blocks hit, %lu "
 		    "missed), %lu discards, %lu commits; %lu waits for a free block; %lu "
 		    "writeback runs (%lu blocks), up to %lu queued, %lu completed out of order; "
-		    "the lock dropped in %ld long scans\n",
+		    "the lock dropped in %ld long scans; %lu empty flushes, %lu segment refills\n",
 		    sh.name, (unsigned long)c.n_blocks(), (unsigned long)n.writes.load(),
 		    (unsigned long)n.fua.load(), (unsigned long)n.reads.load(),
 		    (unsigned long)n.hits.load(), (unsigned long)n.misses.load(),
 		    (unsigned long)n.discards.load(), (unsigned long)n.commits.load(),
 		    (unsigned long)n.nospace_waits.load(), (unsigned long)n.runs.load(),
 		    (unsigned long)n.run_blocks.load(), (unsigned long)n.max_queue.load(),
-		    (unsigned long)n.out_of_order.load(), lock_breaks);
+		    (unsigned long)n.out_of_order.load(), lock_breaks,
+		    (unsigned long)n.flushes.load(), (unsigned long)n.refills.load());
 	int bad = f.count();
 	if (!seeded) {
 		EXPECT_EQ(f.count(), 0) << f.text();
@@ -1128,6 +1113,9 @@ int run_stack(const Shape &sh, CacheParams p = {}, bool seeded = false)
 		EXPECT_GT(n.misses.load(), 0u);
 		EXPECT_GT(n.runs.load(), 0u);
 		EXPECT_GT(n.out_of_order.load(), 0u) << "completions never reordered";
+		if (sh.mode == Mode::kPmem) {
+			EXPECT_GT(n.refills.load(), 0u) << "no bio had more segments than a wc_bio";
+		}
 		if (sh.expect_lock_breaks) {
 			EXPECT_GT(lock_breaks, 0) << "no scan was long enough to drop the lock";
 		}
@@ -1278,14 +1266,15 @@ struct Full {
 			fill(d.data(), make_tag(idx, 2));
 			auto attempt = [&] {
 				if (!c.is_ssd())
-					return static_cast<int>(c.write_block(sector_of(idx), d.data(), false));
+					return static_cast<int>(
+						wc::test::write_block(c, sector_of(idx), d.data()));
 				SsdMapping m = c.ssd_map_write(sector_of(idx), 1, false);
 				if (m.target == SsdTarget::kCache)
 					st.device()->data_io_end(true);
 				return static_cast<int>(m.target);
 			};
 			int nospace = c.is_ssd() ? static_cast<int>(SsdTarget::kNoSpace) :
-						   static_cast<int>(WriteResult::kNoSpace);
+						   static_cast<int>(WC_IO_NOSPACE);
 			w.first_nospace = attempt() == nospace;
 			w.woken = st.freelist().wait(
 				[&] { return c.free_blocks() > 0 || c.has_error(); }, timeout);
@@ -1313,7 +1302,7 @@ TEST(WakeUp, DiscardWakesAWriterWaitingForABlock)
 	w.t.join();
 	EXPECT_TRUE(w.first_nospace);
 	EXPECT_TRUE(w.woken) << "no wake-up after the discard freed blocks";
-	EXPECT_EQ(w.second, static_cast<int>(WriteResult::kCached));
+	EXPECT_EQ(w.second, static_cast<int>(WC_IO_DONE));
 	expect_invariants(full.st.cache(), "after the discard");
 }
 
@@ -1330,7 +1319,7 @@ TEST(WakeUp, SeededWakeOnlyOnWritebackIsCaught)
 	w.t.join();
 	EXPECT_TRUE(w.first_nospace);
 	EXPECT_FALSE(w.woken) << "woken although the waker was not called";
-	EXPECT_EQ(w.second, static_cast<int>(WriteResult::kCached));
+	EXPECT_EQ(w.second, static_cast<int>(WC_IO_DONE));
 }
 
 // Every block is in writeback; the first completion fails: the latched
@@ -1346,7 +1335,7 @@ TEST(WakeUp, LatchedErrorWakesAWriterWaitingForABlock)
 	w.t.join();
 	EXPECT_TRUE(w.first_nospace);
 	EXPECT_TRUE(w.woken) << "no wake-up after the error was latched";
-	EXPECT_EQ(w.second, static_cast<int>(WriteResult::kError));
+	EXPECT_EQ(w.second, static_cast<int>(WC_IO_ERROR));
 	for (size_t i = 1; i < runs.size(); i++)
 		full.st.cache().writeback_done(runs[i], false);
 	EXPECT_EQ(full.st.cache().writeback_blocks(), 0u);

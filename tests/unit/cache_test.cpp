@@ -2,6 +2,7 @@
 // The cache core over plain memory: format, superblock validation, load
 // rules, write/read/commit, supersede, discard, writeback, full cache,
 // the block map's invariants and its RAM cost, and parallel writers.
+#include "bio_io.h"
 #include "block_map.h"
 #include "cache.h"
 #include "mem_pmem.h"
@@ -21,6 +22,7 @@
 #include <vector>
 
 using namespace wc;
+using wc::test::Call;
 
 namespace {
 
@@ -88,21 +90,29 @@ std::vector<uint8_t> pattern(uint64_t id)
 	return d;
 }
 
+// A one-block read bio (bio_io.h): the id it holds; *hit false on a miss.
 uint64_t read_id(Cache &c, uint64_t sector, bool *hit)
 {
 	std::vector<uint8_t> d(kBs);
 	bool ioerr;
-	*hit = c.read_block(sector, d.data(), &ioerr);
+	*hit = wc::test::read_block(c, sector, d.data(), &ioerr);
 	EXPECT_FALSE(ioerr);
 	uint64_t id;
 	std::memcpy(&id, d.data(), 8);
 	return id;
 }
 
-void write_id(Cache &c, uint64_t sector, uint64_t id)
+// A one-block write bio that must be cached.
+void write_id(Cache &c, uint64_t sector, uint64_t id, uint32_t flags = 0)
 {
 	auto d = pattern(id);
-	ASSERT_EQ(c.write_block(sector, d.data(), false), WriteResult::kCached);
+	ASSERT_EQ(wc::test::write_block(c, sector, d.data(), flags), WC_IO_DONE);
+}
+
+wc_io_result write_pattern(Cache &c, uint64_t sector, uint64_t id, uint32_t flags = 0)
+{
+	auto d = pattern(id);
+	return wc::test::write_block(c, sector, d.data(), flags);
 }
 
 void expect_invariants(const Cache &c)
@@ -319,8 +329,7 @@ TEST(Load, IdenticalEntriesLatchTheError)
 	EXPECT_EQ(log[0], "two identical entries, position 1, sector 800, sequence 4");
 	EXPECT_EQ(r.cache->map().find(800), 1u); // the later one, as upstream
 	// Writes fail after an error; reads still work.
-	auto d = pattern(1);
-	EXPECT_EQ(r.cache->write_block(0, d.data(), false), WriteResult::kError);
+	EXPECT_EQ(write_pattern(*r.cache, 0, 1), WC_IO_ERROR);
 	bool hit;
 	read_id(*r.cache, 800, &hit);
 	EXPECT_TRUE(hit);
@@ -506,9 +515,8 @@ TEST(Cache, FullCacheSaysNoSpace)
 	uint64_t n = c.n_blocks();
 	for (uint64_t i = 0; i < n; i++)
 		write_id(c, i * kStep, i);
-	auto d = pattern(9);
-	EXPECT_EQ(c.write_block(n * kStep, d.data(), false), WriteResult::kNoSpace);
-	EXPECT_EQ(c.write_block(0, d.data(), false), WriteResult::kCached); // in place
+	EXPECT_EQ(write_pattern(c, n * kStep, 9), WC_IO_NOSPACE);
+	EXPECT_EQ(write_pattern(c, 0, 9), WC_IO_DONE); // in place
 	wc_status st;
 	c.fill_status(&st);
 	EXPECT_EQ(st.writes_blocked_on_freelist, 1u);
@@ -520,32 +528,61 @@ TEST(Cache, CleanerAndMetadataOnlySendMissesAround)
 	Rig r;
 	r.params.metadata_only = true;
 	ASSERT_TRUE(r.open().ok());
+	Cache &c = *r.cache;
 	auto d = pattern(1);
-	EXPECT_EQ(r.cache->write_block(0, d.data(), false), WriteResult::kAround);
-	EXPECT_EQ(r.cache->write_block(0, d.data(), true), WriteResult::kCached);
-	EXPECT_EQ(r.cache->write_block(0, d.data(), false), WriteResult::kCached); // hit
-	r.cache->set_cleaner();
-	EXPECT_EQ(r.cache->write_block(kStep, d.data(), true), WriteResult::kAround);
+	Call k = wc::test::write_once(c, 0, 1, d.data());
+	EXPECT_EQ(k.r, WC_IO_ORIGIN);
+	EXPECT_EQ(k.out.run, 1u);
+	EXPECT_EQ(k.served, 0u);
+	k = wc::test::write_once(c, 0, 1, d.data(), WC_BIO_META);
+	EXPECT_EQ(k.r, WC_IO_DONE);
+	EXPECT_EQ(k.served, 1u);
+	k = wc::test::write_once(c, 0, 1, d.data());	// a hit
+	EXPECT_EQ(k.r, WC_IO_DONE);
+	EXPECT_EQ(k.served, 1u);
+	c.set_cleaner();
+	k = wc::test::write_once(c, kStep, 1, d.data(), WC_BIO_META);
+	EXPECT_EQ(k.r, WC_IO_ORIGIN);
+	EXPECT_EQ(k.out.run, 1u);
+	wc_status st;
+	c.fill_status(&st);
+	EXPECT_EQ(st.writes, 4u);
+	EXPECT_EQ(st.writes_around, 2u);
 }
 
+// A write bio commits at its end when it is FUA or autocommit_blocks are
+// uncommitted; otherwise it says to arm the autocommit timer.
 TEST(Cache, AutocommitAndFua)
 {
 	Rig r;
 	r.params.autocommit_blocks = 3;
 	ASSERT_TRUE(r.open().ok());
 	Cache &c = *r.cache;
-	bool arm;
-	write_id(c, 0, 1);
-	ASSERT_TRUE(c.end_write(false, &arm).ok());
-	EXPECT_TRUE(arm);
+	auto one = pattern(1);
+	Call k = wc::test::write_once(c, 0, 1, one.data());
+	ASSERT_EQ(k.r, WC_IO_DONE);
+	EXPECT_TRUE(k.out.arm_timer);
 	EXPECT_EQ(c.seq_count(), 0u);
-	write_id(c, kStep, 1);
-	write_id(c, 2 * kStep, 1);
-	ASSERT_TRUE(c.end_write(false, &arm).ok());
+	// A bio of two blocks reaches 3 uncommitted at its end: one commit.
+	std::vector<uint8_t> two(2 * kBs, 1);
+	k = wc::test::write_once(c, kStep, 2, two.data());
+	ASSERT_EQ(k.r, WC_IO_DONE);
+	EXPECT_EQ(k.served, 2u);
+	EXPECT_FALSE(k.out.arm_timer);
 	EXPECT_EQ(c.seq_count(), 1u);
-	write_id(c, 3 * kStep, 1);
-	ASSERT_TRUE(c.end_write(true, &arm).ok());
+	EXPECT_EQ(c.uncommitted_blocks(), 0u);
+	k = wc::test::write_once(c, 3 * kStep, 1, one.data(), WC_BIO_FUA);
+	ASSERT_EQ(k.r, WC_IO_DONE);
+	EXPECT_FALSE(k.out.arm_timer);
 	EXPECT_EQ(c.seq_count(), 2u);
+	// An uncommitted overwrite in place (no new block) still counts
+	// nothing new: the timer is armed again.
+	k = wc::test::write_once(c, 4 * kStep, 1, one.data());
+	EXPECT_TRUE(k.out.arm_timer);
+	k = wc::test::write_once(c, 4 * kStep, 1, one.data());
+	EXPECT_TRUE(k.out.arm_timer);
+	EXPECT_EQ(c.seq_count(), 2u);
+	EXPECT_EQ(c.uncommitted_blocks(), 1u);
 }
 
 TEST(BlockMap, RandomOpsKeepInvariants)
@@ -630,10 +667,12 @@ TEST(Cache, ParallelWritersOfDistinctSectors)
 			for (int i = 0; i < kPer; i++) {
 				uint64_t sector = uint64_t(t * kPer + i % 200) * kStep;
 				auto d = pattern(uint64_t(t) << 32 | uint64_t(i));
-				while (c.write_block(sector, d.data(), false) == WriteResult::kNoSpace)
+				uint32_t flags = i % 50 == 0 ? WC_BIO_FUA : 0;
+				wc_io_result w;
+				while ((w = wc::test::write_block(c, sector, d.data(), flags)) ==
+				       WC_IO_NOSPACE)
 					std::this_thread::yield();
-				bool arm;
-				ASSERT_TRUE(c.end_write(i % 50 == 0, &arm).ok());
+				ASSERT_EQ(w, WC_IO_DONE);
 			}
 		});
 	for (auto &t : ts)
@@ -704,14 +743,14 @@ struct HoldingRig {
 		pmem.hold = true;
 		auto writer = std::async(std::launch::async, [&] {
 			auto d = pattern(2);
-			return cache.write_block(sector, d.data(), false);
+			return wc::test::write_block(cache, sector, d.data());
 		});
 		pmem.wait_held();
 		auto committer = std::async(std::launch::async, [&] { return cache.commit().ok(); });
 		bool done = committer.wait_for(wait) == std::future_status::ready;
 		pmem.release();
 		EXPECT_TRUE(committer.get());
-		EXPECT_EQ(writer.get(), WriteResult::kCached);
+		EXPECT_EQ(writer.get(), WC_IO_DONE);
 		return done;
 	}
 };
@@ -766,7 +805,8 @@ TEST(CommitGate, WritersReadersAndCommitsTogether)
 		while (!stop.load()) {
 			for (int j = 0; j < kThreads * kSectors; j++) {
 				bool ioerr;
-				if (c.read_block(uint64_t(j) * kStep, d.data(), &ioerr)) {
+				if (wc::test::read_block(c, uint64_t(j) * kStep, d.data(), &ioerr)) {
+					ASSERT_FALSE(ioerr);
 					// A read racing a write of the same sector may see
 					// either version, but never another sector's data
 					// (a block freed and reused under the reader).
@@ -786,8 +826,10 @@ TEST(CommitGate, WritersReadersAndCommitsTogether)
 			for (int i = 0; i < kPer; i++) {
 				uint64_t sector = uint64_t(t * kSectors + i % kSectors) * kStep;
 				auto d = pattern(uint64_t(t) << 32 | uint64_t(i));
-				while (c.write_block(sector, d.data(), false) == WriteResult::kNoSpace)
+				wc_io_result w;
+				while ((w = wc::test::write_block(c, sector, d.data())) == WC_IO_NOSPACE)
 					ASSERT_TRUE(c.commit().ok());
+				ASSERT_EQ(w, WC_IO_DONE);
 			}
 		});
 	for (auto &t : ts)

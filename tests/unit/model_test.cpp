@@ -93,7 +93,8 @@ std::string report(const RunOptions &o, const RunResult &r)
 
 struct Totals {
 	uint64_t runs = 0, ops = 0, crashes = 0, reloads = 0, resumes = 0, blocked = 0,
-		 wakeups = 0, arounds = 0, wb_runs = 0, wb_errors = 0, errors = 0, flushes = 0;
+		 wakeups = 0, arounds = 0, wb_runs = 0, wb_errors = 0, errors = 0, flushes = 0,
+		 segments = 0, refills = 0, nospace_mid_bio = 0;
 	void add(const RunResult &r)
 	{
 		runs++;
@@ -108,18 +109,24 @@ struct Totals {
 		wb_errors += r.writeback_errors;
 		errors += r.errors;
 		flushes += r.flush_messages;
+		segments += r.segments;
+		refills += r.refills;
+		nospace_mid_bio += r.nospace_mid_bio;
 	}
 	void print(const char *what, double secs) const
 	{
 		std::printf("[ model ] %s: %llu runs, %llu ops in %.1f s; %llu crashes, %llu reloads, "
 			    "%llu resumes, %llu flush messages, %llu writeback runs (%llu failed), "
-			    "%llu write-around blocks, %llu blocked writes, %llu wake-ups, %llu errors\n",
+			    "%llu write-around blocks, %llu blocked writes (%llu mid-bio), %llu wake-ups, "
+			    "%llu errors; pmem bios: %llu write segments, %llu refills\n",
 			    what, (unsigned long long)runs, (unsigned long long)ops, secs,
 			    (unsigned long long)crashes, (unsigned long long)reloads,
 			    (unsigned long long)resumes, (unsigned long long)flushes,
 			    (unsigned long long)wb_runs, (unsigned long long)wb_errors,
 			    (unsigned long long)arounds, (unsigned long long)blocked,
-			    (unsigned long long)wakeups, (unsigned long long)errors);
+			    (unsigned long long)nospace_mid_bio, (unsigned long long)wakeups,
+			    (unsigned long long)errors, (unsigned long long)segments,
+			    (unsigned long long)refills);
 	}
 };
 

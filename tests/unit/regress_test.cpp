@@ -4,6 +4,7 @@
 // must not go around an in-flight older version, wake-ups for blocked
 // writers, runs served whole (the 6.1 partial-bio rule), bounded work per
 // lock hold, the uncommitted count, and upstream's error texts and codes.
+#include "bio_io.h"
 #include "cache.h"
 #include "mem_pmem.h"
 #include "platform_user.h"
@@ -18,6 +19,8 @@
 
 using namespace wc;
 using wc::sim::SimSsd;
+using wc::test::Call;
+using wc::test::TestBio;
 
 namespace {
 
@@ -64,12 +67,19 @@ struct PmemRig {
 		cache->set_waker(Wakes::fn, &wakes);
 		ASSERT_TRUE(cache->load().ok());
 	}
-	WriteResult write(uint64_t block, uint64_t id, bool force = false)
+	// n blocks, every word of each the id.
+	std::vector<uint8_t> data(uint64_t id, uint64_t n = 1) const
 	{
-		std::vector<uint8_t> d(bs);
+		std::vector<uint8_t> d(n * bs);
 		for (size_t i = 0; i < d.size(); i += 8)
 			std::memcpy(&d[i], &id, 8);
-		return cache->write_block(block * step, d.data(), false, force);
+		return d;
+	}
+	// A one-block write bio (bio_io.h).
+	wc_io_result write(uint64_t block, uint64_t id, uint32_t flags = 0)
+	{
+		auto d = data(id);
+		return wc::test::write_block(*cache, block * step, d.data(), flags);
 	}
 	uint64_t data_id(Block b) const
 	{
@@ -99,12 +109,12 @@ TEST(Regress, WritebackWaitsForTheOlderVersionOfASector)
 		PmemRig r;
 		r.params.test_writeback_ignores_inflight = mutate;
 		r.open();
-		ASSERT_EQ(r.write(5, 1), WriteResult::kCached);
+		ASSERT_EQ(r.write(5, 1), WC_IO_DONE);
 		ASSERT_TRUE(r.cache->commit().ok());
 		WritebackRun old_run;
 		ASSERT_TRUE(r.cache->writeback_next(&old_run, true));
 		ASSERT_TRUE(run_has(old_run, 5 * r.step, r.step));
-		ASSERT_EQ(r.write(5, 2), WriteResult::kCached);
+		ASSERT_EQ(r.write(5, 2), WC_IO_DONE);
 		ASSERT_TRUE(r.cache->commit().ok());
 		r.expect_invariants();
 		WritebackRun run;
@@ -135,13 +145,13 @@ TEST(Regress, WritebackRunStopsAtASectorInFlight)
 {
 	PmemRig r;
 	r.open();
-	ASSERT_EQ(r.write(11, 1), WriteResult::kCached);
+	ASSERT_EQ(r.write(11, 1), WC_IO_DONE);
 	ASSERT_TRUE(r.cache->commit().ok());
 	WritebackRun first;
 	ASSERT_TRUE(r.cache->writeback_next(&first, true));
 	ASSERT_EQ(first.count, 1u);
 	for (uint64_t b = 10; b < 13; b++)
-		ASSERT_EQ(r.write(b, 10 + b), WriteResult::kCached);
+		ASSERT_EQ(r.write(b, 10 + b), WC_IO_DONE);
 	ASSERT_TRUE(r.cache->commit().ok());
 	WritebackRun run;
 	ASSERT_TRUE(r.cache->writeback_next(&run, true));
@@ -158,24 +168,44 @@ TEST(Regress, CleanerWriteDoesNotGoAroundAnInFlightOlderVersion)
 		PmemRig r;
 		r.params.test_around_ignores_inflight = mutate;
 		r.open();
-		ASSERT_EQ(r.write(3, 1), WriteResult::kCached);
+		ASSERT_EQ(r.write(3, 1), WC_IO_DONE);
 		ASSERT_TRUE(r.cache->commit().ok());
 		WritebackRun run;
 		ASSERT_TRUE(r.cache->writeback_next(&run, true));
-		ASSERT_EQ(r.write(3, 2), WriteResult::kCached);
+		ASSERT_EQ(r.write(3, 2), WC_IO_DONE);
 		r.cache->discard(3 * r.step, 4 * r.step);
 		r.cache->set_cleaner();
-		WritePlan p = r.cache->write_plan(2 * r.step, 3, false);
-		WriteResult w = r.write(3, 3);
+		// A bio over blocks 2..4, as the shim maps it: each call serves
+		// the leading run, dm resubmits the rest.
+		auto d = r.data(3, 3);
+		Call k = wc::test::write_once(*r.cache, 2 * r.step, 3, d.data());
+		ASSERT_EQ(k.r, WC_IO_ORIGIN);
+		EXPECT_EQ(k.served, 0u);
 		if (mutate) {
-			EXPECT_EQ(w, WriteResult::kAround);
+			EXPECT_EQ(k.out.run, 3u) << "the in-flight block 3 went around too";
+			EXPECT_EQ(r.write(3, 3), WC_IO_ORIGIN);
 			continue;
 		}
-		// Block 2 goes around on its own; block 3 is cached.
-		EXPECT_FALSE(p.cached);
-		EXPECT_EQ(p.blocks, 1u);
-		EXPECT_TRUE(r.cache->write_plan(3 * r.step, 2, false).cached);
-		EXPECT_EQ(w, WriteResult::kCached);
+		// Block 2 goes around on its own; block 3 is cached, block 4
+		// goes around.
+		EXPECT_EQ(k.out.run, 1u);
+		{
+			TestBio rest(3 * r.step, 2, r.bs, d.data(), wc::test::even_layout(3 * r.bs),
+				     0, 1 * r.bs);
+			k = wc::test::call_write(*r.cache, rest);
+			EXPECT_EQ(k.r, WC_IO_DONE);
+			EXPECT_EQ(k.served, 1u) << "the cached run is block 3 alone";
+			EXPECT_EQ(k.cursor, "");
+		}
+		EXPECT_NE(r.cache->map().find(3 * r.step), kNoBlock);
+		EXPECT_EQ(r.cache->map().find(4 * r.step), kNoBlock);
+		{
+			TestBio rest(4 * r.step, 1, r.bs, d.data(), wc::test::even_layout(3 * r.bs),
+				     0, 2 * r.bs);
+			k = wc::test::call_write(*r.cache, rest);
+			EXPECT_EQ(k.r, WC_IO_ORIGIN);
+			EXPECT_EQ(k.out.run, 1u);
+		}
 		r.expect_invariants();
 		r.cache->writeback_done(run, true);
 		r.expect_invariants();
@@ -212,16 +242,16 @@ TEST(Regress, FreesAndErrorsWakeBlockedWriters)
 {
 	PmemRig r;
 	r.open();
-	ASSERT_EQ(r.write(1, 1), WriteResult::kCached);
+	ASSERT_EQ(r.write(1, 1), WC_IO_DONE);
 	ASSERT_TRUE(r.cache->commit().ok());
-	ASSERT_EQ(r.write(1, 2), WriteResult::kCached);	// supersedes
+	ASSERT_EQ(r.write(1, 2), WC_IO_DONE);	// supersedes
 	int before = r.wakes.count;
 	ASSERT_TRUE(r.cache->commit().ok());	// frees the old version
 	EXPECT_GT(r.wakes.count, before) << "commit freed a block silently";
 	before = r.wakes.count;
 	r.cache->discard(0, 8 * r.step);
 	EXPECT_GT(r.wakes.count, before) << "discard freed a block silently";
-	ASSERT_EQ(r.write(2, 3), WriteResult::kCached);
+	ASSERT_EQ(r.write(2, 3), WC_IO_DONE);
 	ASSERT_TRUE(r.cache->commit().ok());
 	WritebackRun run;
 	ASSERT_TRUE(r.cache->writeback_next(&run, true));
@@ -237,90 +267,127 @@ TEST(Regress, WakeOnlyOnWritebackSwitchSilencesOtherFrees)
 	PmemRig r;
 	r.params.test_wake_only_on_writeback = true;
 	r.open();
-	ASSERT_EQ(r.write(1, 1), WriteResult::kCached);
+	ASSERT_EQ(r.write(1, 1), WC_IO_DONE);
 	ASSERT_TRUE(r.cache->commit().ok());
-	ASSERT_EQ(r.write(1, 2), WriteResult::kCached);
+	ASSERT_EQ(r.write(1, 2), WC_IO_DONE);
 	ASSERT_TRUE(r.cache->commit().ok());
 	r.cache->discard(0, 8 * r.step);
 	EXPECT_EQ(r.wakes.count, 0);
 }
 
-// Defect 0 (core side): a read serves one run of hits, accepted before any
-// copy; a miss reports the blocks up to the next cached one.
-struct SinkLog {
-	std::vector<std::string> calls;
-	std::vector<uint8_t> buf;
-	size_t at = 0;
-	uint32_t bs = 4096;
-	static void accept(void *ctx, uint64_t n)
-	{
-		static_cast<SinkLog *>(ctx)->calls.push_back("accept " + std::to_string(n));
-	}
-	static void *block(void *ctx)
-	{
-		auto *s = static_cast<SinkLog *>(ctx);
-		s->calls.push_back("block");
-		s->buf.resize(s->at + s->bs);
-		return s->buf.data() + s->at;
-	}
-	static void done(void *ctx, int ok)
-	{
-		auto *s = static_cast<SinkLog *>(ctx);
-		s->calls.push_back(ok ? "done" : "error");
-		s->at += s->bs;
-	}
-	ReadSink sink() { return ReadSink{accept, block, done, this}; }
-};
-
-TEST(Regress, ReadServesOneRunAcceptedFirst)
+// Defect 0 (core side): a read serves one run of hits, up to the first
+// miss (b.sector stops there, and nothing past it is touched); a miss
+// reports the blocks up to the next cached one.
+TEST(Regress, ReadServesOneRunUpToTheFirstMiss)
 {
 	PmemRig r;
 	r.open();
-	ASSERT_EQ(r.write(0, 100), WriteResult::kCached);
-	ASSERT_EQ(r.write(2, 102), WriteResult::kCached);
-	SinkLog log;
-	uint64_t around;
-	bool err;
-	ASSERT_EQ(r.cache->read_run(0, 3, log.sink(), &around, &err), 1u);
-	EXPECT_FALSE(err);
-	EXPECT_EQ(log.calls, (std::vector<std::string>{"accept 1", "block", "done"}));
-	uint64_t id;
-	std::memcpy(&id, log.buf.data(), 8);
-	EXPECT_EQ(id, 100u);
-	SinkLog miss;
-	EXPECT_EQ(r.cache->read_run(1 * r.step, 2, miss.sink(), &around, &err), 0u);
-	EXPECT_EQ(around, 1u);
-	EXPECT_TRUE(miss.calls.empty());
-	EXPECT_EQ(r.cache->read_run(3 * r.step, 5, miss.sink(), &around, &err), 0u);
-	EXPECT_EQ(around, 5u);
+	ASSERT_EQ(r.write(0, 100), WC_IO_DONE);
+	ASSERT_EQ(r.write(2, 102), WC_IO_DONE);
+	std::vector<uint8_t> buf(3 * r.bs, 0xa5);
+	Call k = wc::test::read_once(*r.cache, 0, 3, buf.data());
+	ASSERT_EQ(k.r, WC_IO_DONE);
+	EXPECT_EQ(k.served, 1u);
+	EXPECT_EQ(k.cursor, "");
+	EXPECT_EQ(buf, [&] {
+		auto want = r.data(100);
+		want.resize(3 * r.bs, 0xa5);
+		return want;
+	}()) << "block 0 copied, and nothing past the run";
+	std::vector<uint8_t> miss(5 * r.bs, 0xa5);
+	const std::vector<uint8_t> untouched = miss;
+	k = wc::test::read_once(*r.cache, 1 * r.step, 2, miss.data());
+	EXPECT_EQ(k.r, WC_IO_ORIGIN);
+	EXPECT_EQ(k.out.run, 1u);
+	EXPECT_EQ(k.served, 0u);
+	k = wc::test::read_once(*r.cache, 3 * r.step, 5, miss.data());
+	EXPECT_EQ(k.r, WC_IO_ORIGIN);
+	EXPECT_EQ(k.out.run, 5u);
+	EXPECT_EQ(k.served, 0u);
+	EXPECT_EQ(miss, untouched);
 	wc_status st;
 	r.cache->fill_status(&st);
 	EXPECT_EQ(st.reads, 1u + 1u + 5u);
 	EXPECT_EQ(st.read_hits, 1u);
 }
 
-// ...and the cleaner's write side splits the same way; without cleaner a
-// write bio is cached whole.
-TEST(Regress, WritePlanSplitsCachedAndUncachedRunsOnlyForCleaner)
+// ...and the cleaner's write side splits the same way: WC_IO_ORIGIN with
+// out.run for a leading uncached run, WC_IO_DONE with b.sector moved over
+// a leading cached run; without cleaner a write bio is cached whole.
+TEST(Regress, WriteSplitsCachedAndUncachedRunsOnlyForCleaner)
 {
 	PmemRig r;
 	r.open();
-	ASSERT_EQ(r.write(0, 1), WriteResult::kCached);
-	ASSERT_EQ(r.write(2, 1), WriteResult::kCached);
-	WritePlan p = r.cache->write_plan(0, 3, false);
-	EXPECT_TRUE(p.cached);
-	EXPECT_EQ(p.blocks, 3u);
-	r.cache->set_cleaner();
-	p = r.cache->write_plan(0, 3, false);
-	EXPECT_TRUE(p.cached);
-	EXPECT_EQ(p.blocks, 1u);
-	p = r.cache->write_plan(1 * r.step, 2, false);
-	EXPECT_FALSE(p.cached);
-	EXPECT_EQ(p.blocks, 1u);
-	// A forced block of a cached run is cached even if the cleaner says
-	// otherwise by now.
-	EXPECT_EQ(r.write(7, 1, true), WriteResult::kCached);
-	EXPECT_EQ(r.write(8, 1, false), WriteResult::kAround);
+	Cache &c = *r.cache;
+	ASSERT_EQ(r.write(0, 1), WC_IO_DONE);
+	ASSERT_EQ(r.write(2, 1), WC_IO_DONE);
+	ASSERT_EQ(r.write(10, 1), WC_IO_DONE);
+	ASSERT_EQ(r.write(12, 1), WC_IO_DONE);
+	auto d = r.data(5, 3);
+	Call k = wc::test::write_once(c, 10 * r.step, 3, d.data());
+	EXPECT_EQ(k.r, WC_IO_DONE);
+	EXPECT_EQ(k.served, 3u) << "without cleaner the bio is cached whole";
+	c.set_cleaner();
+	auto layout = wc::test::even_layout(3 * r.bs);
+	{
+		TestBio b(0, 3, r.bs, d.data(), layout);
+		k = wc::test::call_write(c, b);
+		EXPECT_EQ(k.r, WC_IO_DONE);
+		EXPECT_EQ(k.served, 1u) << "the cached run is block 0";
+		EXPECT_EQ(k.cursor, "");
+	}
+	{
+		TestBio b(1 * r.step, 2, r.bs, d.data(), layout, 0, r.bs);
+		k = wc::test::call_write(c, b);
+		EXPECT_EQ(k.r, WC_IO_ORIGIN);
+		EXPECT_EQ(k.out.run, 1u) << "block 1 goes around, up to the cached block 2";
+		EXPECT_EQ(k.served, 0u);
+	}
+	{
+		TestBio b(2 * r.step, 1, r.bs, d.data(), layout, 0, 2 * r.bs);
+		k = wc::test::call_write(c, b);
+		EXPECT_EQ(k.r, WC_IO_DONE);
+		EXPECT_EQ(k.served, 1u);
+	}
+	EXPECT_EQ(c.map().find(1 * r.step), kNoBlock);
+	wc_status st;
+	c.fill_status(&st);
+	EXPECT_EQ(st.writes_around, 1u);
+	EXPECT_EQ(r.write(8, 1), WC_IO_ORIGIN);
+}
+
+// A bio whose run was planned as cached stays cached (WC_BIO_PLANNED): it
+// waited for a free block mid-run, the cleaner message came meanwhile,
+// and its retry with the same wc_bio caches the rest of the run.
+TEST(Regress, APlannedRunIsCachedAfterTheCleanerMessage)
+{
+	PmemRig r(64 * 1024);
+	r.open();
+	Cache &c = *r.cache;
+	const uint64_t n = c.n_blocks();
+	ASSERT_GE(n, 4u);
+	for (uint64_t i = 0; i + 1 < n; i++)
+		ASSERT_EQ(r.write(100 + i, 1), WC_IO_DONE);
+	auto d = r.data(7, 3);
+	TestBio b(7 * r.step, 3, r.bs, d.data(), wc::test::even_layout(3 * r.bs, 512));
+	Call k = wc::test::call_write(c, b);
+	ASSERT_EQ(k.r, WC_IO_NOSPACE);
+	EXPECT_EQ(k.served, 1u) << "the last free block took the first block of the bio";
+	EXPECT_EQ(k.cursor, "");
+	EXPECT_TRUE(b.bio().flags & WC_BIO_PLANNED);
+	c.set_cleaner();
+	c.discard(100 * r.step, (100 + n) * r.step);
+	k = wc::test::call_write(c, b);
+	ASSERT_EQ(k.r, WC_IO_DONE);
+	EXPECT_EQ(k.served, 3u);
+	EXPECT_EQ(k.cursor, "");
+	for (uint64_t i = 7; i < 10; i++) {
+		Block cb = c.map().find(i * r.step);
+		ASSERT_NE(cb, kNoBlock) << "block " << i << " of the planned run went uncached";
+		EXPECT_EQ(r.data_id(cb), 7u);
+	}
+	EXPECT_EQ(r.write(20, 1), WC_IO_ORIGIN) << "a new bio follows the cleaner";
+	r.expect_invariants();
 }
 
 // Defect 7: scans over a large cache give the CPU up now and then, never
@@ -335,7 +402,7 @@ TEST(Regress, LargeScansRescheduleWithoutTheLock)
 	const uint64_t used = 60000;
 	long before = wc_test_resched_calls();
 	for (uint64_t b = 0; b < used; b++)
-		ASSERT_EQ(r.write(b, b), WriteResult::kCached);
+		ASSERT_EQ(r.write(b, b), WC_IO_DONE);
 	ASSERT_TRUE(r.cache->commit().ok());
 	long after_commit = wc_test_resched_calls();
 	EXPECT_GE(after_commit - before, static_cast<long>(used / 4096));
@@ -347,7 +414,7 @@ TEST(Regress, LargeScansRescheduleWithoutTheLock)
 	EXPECT_GE(after_discard - after_load, static_cast<long>(n / 4096));
 	EXPECT_EQ(r.cache->free_blocks(), n);
 	for (uint64_t b = 0; b < 100; b++)
-		ASSERT_EQ(r.write(b * 7, b), WriteResult::kCached);
+		ASSERT_EQ(r.write(b * 7, b), WC_IO_DONE);
 	r.cache->discard(0, ~0ull >> 10);	// past the cache's size: by position
 	EXPECT_EQ(r.cache->free_blocks(), n);
 	EXPECT_EQ(wc_test_resched_under_lock(), 0);
@@ -363,7 +430,7 @@ TEST(Regress, UncommittedCountIsUpstreams)
 	PmemRig r;
 	r.open();
 	for (uint64_t b = 0; b < 4; b++)
-		ASSERT_EQ(r.write(b, b), WriteResult::kCached);
+		ASSERT_EQ(r.write(b, b), WC_IO_DONE);
 	EXPECT_EQ(r.cache->uncommitted_blocks(), 4u);
 	r.cache->discard(0, 2 * r.step);
 	EXPECT_EQ(r.cache->uncommitted_blocks(), 4u);
@@ -375,9 +442,9 @@ TEST(Regress, UncommittedCountIsUpstreams)
 	r.pmem.hook_ctx = &r;
 	r.pmem.during_copy = [](void *ctx) {
 		auto *rig = static_cast<PmemRig *>(ctx);
-		EXPECT_EQ(rig->write(9, 91), WriteResult::kCached);
+		EXPECT_EQ(rig->write(9, 91), WC_IO_DONE);
 	};
-	ASSERT_EQ(r.write(9, 90), WriteResult::kCached);
+	ASSERT_EQ(r.write(9, 90), WC_IO_DONE);
 	EXPECT_EQ(r.cache->uncommitted_blocks(), 1u);
 	r.expect_invariants();
 }
@@ -412,16 +479,18 @@ TEST(Regress, CleanerWriteInTheErrorStateFails)
 {
 	PmemRig r;
 	r.open();
-	ASSERT_EQ(r.write(2, 3), WriteResult::kCached);
+	ASSERT_EQ(r.write(2, 3), WC_IO_DONE);
 	ASSERT_TRUE(r.cache->commit().ok());
 	WritebackRun run;
 	ASSERT_TRUE(r.cache->writeback_next(&run, true));
 	r.cache->writeback_done(run, false, 10);
 	wc_test_log_take();
 	r.cache->set_cleaner();
-	WritePlan p = r.cache->write_plan(5 * r.step, 1, false);
-	ASSERT_TRUE(p.cached);
-	EXPECT_EQ(r.write(5, 1, true), WriteResult::kError);
+	auto d = r.data(1, 2);
+	Call k = wc::test::write_once(*r.cache, 5 * r.step, 2, d.data());
+	EXPECT_EQ(k.r, WC_IO_ERROR);
+	EXPECT_EQ(k.served, 0u);
+	EXPECT_EQ(r.write(6, 1, WC_BIO_FUA), WC_IO_ERROR);
 }
 
 // Found by the model checker (SSD seed 0xae833854d772eb18): a free

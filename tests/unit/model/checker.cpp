@@ -20,8 +20,17 @@
 //   max      the newest version issued: nothing newer can appear.
 // Every 512-byte unit of a block carries its origin sector and version in
 // a pattern, so foreign, torn or stale data is recognised.
+//
+// pmem bios go to the core one call per bio (Cache::write / Cache::read,
+// through bio_io.h's TestBio) with a random segment layout each: one
+// segment, whole blocks, 512-byte pieces or random multiples of 512 bytes
+// that split blocks anywhere, handed over WC_BIO_SEGS or fewer at a time
+// (refill). Every block a write call serves is compared byte for byte
+// with the bio's data in the cache block; every block a read call serves,
+// with the cache block and (user reads) with the model's version.
 #include "model/checker.h"
 
+#include "bio_io.h"
 #include "cache.h"
 #include "platform_user.h"
 #include "sim/sim_pmem.h"
@@ -49,6 +58,9 @@ using sim::SimSsd;
 
 constexpr uint64_t kUnit = 512;
 constexpr uint64_t kBad = ~0ull;
+constexpr uint8_t kCanary = 0xc5;	// read buffers, before the core copies
+using wc::test::Call;
+using wc::test::TestBio;
 
 uint64_t mix64(uint64_t x)
 {
@@ -255,7 +267,14 @@ struct Bio {
 	uint64_t ver0 = 0;		// block i gets version ver0 + i
 	bool fua = false, meta = false;
 	uint64_t next = 0;		// blocks mapped so far
-	uint64_t run_left = 0;		// pmem: blocks left in the cached run
+	// pmem: the bio's data and segment layout, and the submission the
+	// core holds (a NOSPACE retry calls again with the same wc_bio),
+	// which starts at block tb_blk of the bio.
+	std::vector<uint8_t> data;
+	std::vector<uint32_t> layout;
+	uint32_t fill_max = WC_BIO_SEGS;
+	std::unique_ptr<TestBio> tb;
+	uint64_t tb_blk = 0;
 	uint32_t pending = 0;		// parts in flight
 	uint32_t retries = 0;
 	bool failed = false;
@@ -309,6 +328,9 @@ private:
 	// ---- randomness
 	uint64_t below(uint64_t n) { return n ? rng_() % n : 0; }
 	bool chance(uint32_t per_mille) { return below(1000) < per_mille; }
+	std::vector<uint32_t> random_layout(uint64_t bytes);
+	uint32_t random_fill_max() { return below(2) ? WC_BIO_SEGS : static_cast<uint32_t>(1 + below(WC_BIO_SEGS)); }
+	std::string describe_layout(const std::vector<uint32_t> &l) const;
 
 	// ---- setup
 	void setup();
@@ -345,7 +367,7 @@ private:
 	void promote_all();
 	void ack_write(const Bio &b);
 	void fail_write_bio(const Bio &b);
-	bool check_live(uint64_t blk, const uint8_t *p, const char *where);
+	bool check_live(uint64_t blk, const uint8_t *p, const char *where, bool full = false);
 
 	// ---- after every core call / operation
 	void after_core();
@@ -361,6 +383,7 @@ private:
 	Bio &new_bio(BioKind kind, uint64_t blk, uint64_t n);
 	void advance(Bio &b);
 	void pmem_advance(Bio &b);
+	bool check_written(const Bio &b, uint64_t from, uint64_t to);
 	void ssd_advance(Bio &b);
 	bool must_sleep(Bio &b);
 	void submit_around(Bio &b, uint64_t off, uint64_t n);
@@ -369,6 +392,8 @@ private:
 	void data_done(const DataWrite &dw);
 	template <class F>
 	void read_blocks(uint64_t blk, uint64_t n, bool user, F &&check);
+	template <class F>
+	void pmem_read(uint64_t blk, uint64_t n, F &&check);
 	static void waker(void *ctx) { static_cast<Checker *>(ctx)->on_wake(); }
 	void on_wake();
 
@@ -480,8 +505,6 @@ private:
 	// scratch
 	std::vector<uint8_t> buf_;
 	std::vector<uint8_t> read_buf_;
-	uint64_t sink_blocks_ = 0, sink_accepts_ = 0, sink_next_ = 0;
-	bool sink_failed_ = false;
 
 	// the last operations, for the report
 	size_t trace_max_ = 40;	// WC_MODEL_TRACE
@@ -591,8 +614,10 @@ void Checker::setup()
 	static const uint64_t kRatio[] = {1, 2, 2, 3, 4};
 	universe_ = std::max<uint64_t>(4, below(6) == 0 ? n_target_ / 2 + 1 :
 							    n_target_ * kRatio[below(5)]);
-	static const uint64_t kBio[] = {1, 2, 3, 4, 8, 16};
-	max_bio_ = std::min<uint64_t>(kBio[below(6)], universe_);
+	// 40: bios longer than the core's batch (Cache::kBatch, 32 blocks),
+	// often longer than the cache.
+	static const uint64_t kBio[] = {1, 2, 3, 4, 8, 16, 40};
+	max_bio_ = std::min<uint64_t>(kBio[below(7)], universe_);
 	wb_jobs_ = below(3) == 0 ? 0 : 1 + below(n_target_);
 	hot_ = 1 + below(std::max<uint64_t>(1, universe_ / 4));
 	p_hot_ = static_cast<uint32_t>(below(700));
@@ -714,12 +739,13 @@ void Checker::fail_write_bio(const Bio &b)
 }
 
 // A live read of origin block blk returned p (from the cache or origin).
-bool Checker::check_live(uint64_t blk, const uint8_t *p, const char *where)
+// `full`: every byte of the block (otherwise a sample of each unit).
+bool Checker::check_live(uint64_t blk, const uint8_t *p, const char *where, bool full)
 {
 	const Sec &s = sec_[blk];
 	uint64_t v0 = 0;
 	for (uint64_t j = 0; j < step_; j++) {
-		uint64_t v = decode_unit(p + j * kUnit, blk * step_ + j, false);
+		uint64_t v = decode_unit(p + j * kUnit, blk * step_ + j, full);
 		if (v == kBad) {
 			fail("block %llu read from the %s holds data never written to it",
 			     (unsigned long long)blk, where);
@@ -994,7 +1020,7 @@ Bio &Checker::new_bio(BioKind kind, uint64_t blk, uint64_t n)
 	b.n = n;
 	for (uint64_t i = 0; i < n; i++)
 		sec_[blk + i].busy++;
-	return bios_.emplace(b.id, b).first->second;
+	return bios_.emplace(b.id, std::move(b)).first->second;
 }
 
 void Checker::on_wake()
@@ -1044,74 +1070,196 @@ void Checker::advance(Bio &b)
 	maybe_finish(b);
 }
 
-// target.c wc_map_write(): the bio's leading run is cached (every block
-// with write_block(force), then end_write) or goes around; the rest of
-// the bio is resubmitted (the next loop round here).
+// Segment lengths for a bio of `bytes`, all multiples of 512: one
+// segment; whole blocks (one to three per segment); 512-byte pieces; or
+// random multiples of 512 up to a per-bio maximum, which split blocks at
+// any sector. With the fill sizes of random_fill_max(), counts below and
+// above WC_BIO_SEGS both make the core call refill().
+std::vector<uint32_t> Checker::random_layout(uint64_t bytes)
+{
+	std::vector<uint32_t> v;
+	const uint64_t units = bytes / kUnit;
+	uint64_t shape = below(8);
+	if (shape == 0 || units <= 1) {
+		v.push_back(static_cast<uint32_t>(bytes));
+		return v;
+	}
+	uint64_t max_units = 1;
+	if (shape >= 3) {
+		static const uint64_t kMax[] = {2, 3, 0, 0, 5};	// 0: block-relative
+		uint64_t m = kMax[shape - 3];
+		max_units = m ? m : (shape == 5 ? step_ + 1 : 2 * step_ + 1);
+	}
+	for (uint64_t at = 0; at < units;) {
+		uint64_t n = shape == 1 ? step_ * (1 + below(3)) : shape == 2 ? 1 : 1 + below(max_units);
+		n = std::min(n, units - at);
+		v.push_back(static_cast<uint32_t>(n * kUnit));
+		at += n;
+	}
+	return v;
+}
+
+std::string Checker::describe_layout(const std::vector<uint32_t> &l) const
+{
+	std::string s = std::to_string(l.size()) + " segments (";
+	for (size_t i = 0; i < l.size() && i < 12; i++)
+		s += (i ? " " : "") + std::to_string(l[i]);
+	if (l.size() > 12)
+		s += " ...";
+	return s + ")";
+}
+
+// Blocks [from, to) of write bio b were just served by the cache: each
+// cache block holds exactly the bio's bytes for it.
+bool Checker::check_written(const Bio &b, uint64_t from, uint64_t to)
+{
+	for (uint64_t i = from; i < to; i++) {
+		uint64_t blk = b.blk + i;
+		Block cb = cache_->map().find(sector_of(blk));
+		if (cb == kNoBlock) {
+			fail("write bio %llu: block %llu was served but is not cached",
+			     (unsigned long long)b.id, (unsigned long long)blk);
+			return false;
+		}
+		const uint8_t *p = cache_->block_data(cb);
+		const uint8_t *want = &b.data[i * bs_];
+		if (std::memcmp(p, want, bs_)) {
+			size_t at = 0;
+			while (p[at] == want[at])
+				at++;
+			fail("write bio %llu: cache block %u of origin block %llu differs from the bio's "
+			     "data from byte %zu (bio of %llu blocks, %s, %u per fill)",
+			     (unsigned long long)b.id, cb, (unsigned long long)blk, at,
+			     (unsigned long long)b.n, describe_layout(b.layout).c_str(), b.fill_max);
+			return false;
+		}
+	}
+	return true;
+}
+
+// map_pmem.c wc_map_write(): one core call per bio (Cache::write). It
+// caches the bio, or its leading cached run (cleaner, metadata_only), or
+// sends its leading uncached run to the origin (WC_IO_ORIGIN); dm
+// resubmits the rest (the next loop round, a new wc_bio from that byte of
+// the layout on). WC_IO_NOSPACE: the writer sleeps, and calls again with
+// the same wc_bio.
 void Checker::pmem_advance(Bio &b)
 {
 	while (b.next < b.n && !b.failed && !failed_) {
-		uint64_t blk = b.blk + b.next;
-		if (b.run_left == 0) {
-			WritePlan p = cache_->write_plan(sector_of(blk), b.n - b.next, b.meta);
-			after_core();
-			if (p.blocks < 1 || p.blocks > b.n - b.next) {
-				fail("write_plan(%llu blocks) returned a run of %llu",
-				     (unsigned long long)(b.n - b.next), (unsigned long long)p.blocks);
+		if (!b.tb) {
+			uint32_t flags = (b.fua ? WC_BIO_FUA : 0) | (b.meta ? WC_BIO_META : 0);
+			b.tb = std::make_unique<TestBio>(sector_of(b.blk + b.next), b.n - b.next, bs_,
+							 b.data.data(), b.layout, flags, b.next * bs_,
+							 b.fill_max);
+			b.tb_blk = b.next;
+		}
+		TestBio &tb = *b.tb;
+		const uint64_t left = b.n - b.tb_blk, before = b.next - b.tb_blk;
+		const bool may_split = cleaner_ || (params_.metadata_only && !b.meta);
+		Call k = wc::test::call_write(*cache_, tb);
+		after_core();
+		if (failed_)
+			return;
+		const uint64_t served = k.served;
+		if (k.r == WC_IO_DONE || k.r == WC_IO_NOSPACE) {
+			if (served < before || served > left || !k.cursor.empty()) {
+				fail("write bio %llu (%s): %s after serving %llu of %llu blocks (%llu before)%s%s",
+				     (unsigned long long)b.id, describe_layout(b.layout).c_str(),
+				     k.r == WC_IO_DONE ? "DONE" : "NOSPACE", (unsigned long long)served,
+				     (unsigned long long)left, (unsigned long long)before,
+				     k.cursor.empty() ? "" : ": ", k.cursor.c_str());
 				return;
 			}
-			if (!p.cached) {
-				cache_->account_around(p.blocks);
-				submit_around(b, b.next, p.blocks);
-				b.next += p.blocks;
-				continue;
-			}
-			b.run_left = p.blocks;
+			if (!check_written(b, b.next, b.tb_blk + served))
+				return;
+			if (served > before)
+				b.retries = 0;
+			b.next = b.tb_blk + served;
 		}
-		fill_block(buf_.data(), blk, b.ver0 + b.next);
-		WriteResult r = cache_->write_block(sector_of(blk), buf_.data(), b.meta, true);
-		after_core();
-		switch (r) {
-		case WriteResult::kCached:
-			b.retries = 0;
-			b.next++;
-			if (--b.run_left == 0) {
-				bool arm = false;
-				Status st = cache_->end_write(b.fua, &arm);
-				after_core();
-				if (!st.ok()) {
-					b.failed = true;
-					break;
-				}
-				if (arm) {
-					timer_armed_ = true;
-					uint64_t u = published_uncommitted();
-					if (u >= params_.autocommit_blocks)
-						fail("end_write did not commit with %llu blocks uncommitted "
-						     "(autocommit_blocks %u)",
-						     (unsigned long long)u, params_.autocommit_blocks);
-				}
-				if (b.fua)
-					res_.commits++;
-				if (cache_->writeback_wanted())
-					wb_kick_ = true;
+		if (k.r != WC_IO_DONE && k.committed()) {
+			fail("write bio %llu: a commit inside a call that did not finish it (result %d)",
+			     (unsigned long long)b.id, k.r);
+			return;
+		}
+		res_.refills += k.refills;
+		switch (k.r) {
+		case WC_IO_DONE:
+			b.tb.reset();
+			if (served == before) {
+				fail("write bio %llu: DONE with nothing served", (unsigned long long)b.id);
+				return;
 			}
+			if (served < left && !may_split) {
+				fail("write bio %llu: DONE after %llu of %llu blocks without cleaner or "
+				     "metadata_only",
+				     (unsigned long long)b.id, (unsigned long long)served,
+				     (unsigned long long)left);
+				return;
+			}
+			if (b.fua && !k.committed()) {
+				fail("write bio %llu: FUA, and seq_count() stayed at %llu",
+				     (unsigned long long)b.id, (unsigned long long)k.seq_after);
+				return;
+			}
+			if (bool(k.out.arm_timer) == k.committed()) {
+				fail("write bio %llu: arm_timer %d after a call that %s",
+				     (unsigned long long)b.id, k.out.arm_timer,
+				     k.committed() ? "committed" : "did not commit");
+				return;
+			}
+			if (k.out.arm_timer) {
+				timer_armed_ = true;
+				uint64_t u = published_uncommitted();
+				if (u >= params_.autocommit_blocks)
+					fail("write did not commit with %llu blocks uncommitted "
+					     "(autocommit_blocks %u)",
+					     (unsigned long long)u, params_.autocommit_blocks);
+			}
+			if (b.fua)
+				res_.commits++;
+			if (bool(k.out.writeback) != cache_->writeback_wanted())
+				fail("write bio %llu: out.writeback %d, writeback_wanted() %d",
+				     (unsigned long long)b.id, k.out.writeback,
+				     cache_->writeback_wanted());
+			if (k.out.writeback)
+				wb_kick_ = true;
 			break;
-		case WriteResult::kNoSpace:
+		case WC_IO_NOSPACE:
+			if (served)
+				res_.nospace_mid_bio++;
 			if (must_sleep(b))
 				return;
 			break;
-		case WriteResult::kError:
-			b.failed = true;
+		case WC_IO_ORIGIN:
+			if (served || tb.consumed() || before || k.out.run < 1 || k.out.run > left) {
+				fail("write bio %llu: ORIGIN of %llu of %llu blocks after serving %llu "
+				     "(%llu before, %llu bytes taken)",
+				     (unsigned long long)b.id, (unsigned long long)k.out.run,
+				     (unsigned long long)left, (unsigned long long)served,
+				     (unsigned long long)before, (unsigned long long)tb.consumed());
+				return;
+			}
+			if (!may_split) {
+				fail("write bio %llu went around without cleaner or metadata_only",
+				     (unsigned long long)b.id);
+				return;
+			}
+			b.tb.reset();
+			submit_around(b, b.next, k.out.run);
+			b.next += k.out.run;
 			break;
-		case WriteResult::kAround:
-			fail("write_block(force) of block %llu went around the cache",
-			     (unsigned long long)blk);
-			return;
+		case WC_IO_ERROR:
+			b.tb.reset();
+			b.failed = true;
+			if (!cache_->has_error())
+				fail("write bio %llu failed without the error state",
+				     (unsigned long long)b.id);
+			break;
 		}
 	}
 }
 
-// target.c wc_map_ssd(), writes: one mapping per part of the bio.
+// map_ssd.c wc_map_ssd(), writes: one mapping per part of the bio.
 void Checker::ssd_advance(Bio &b)
 {
 	while (b.next < b.n && !b.failed && !failed_) {
@@ -1266,62 +1414,8 @@ void Checker::read_blocks(uint64_t blk, uint64_t n, bool user, F &&check)
 	while (i < n && !failed_) {
 		uint64_t s = sector_of(blk + i), left = n - i;
 		if (mode_ == Mode::kPmem) {
-			sink_blocks_ = 0;
-			sink_accepts_ = 0;
-			sink_next_ = 0;
-			sink_failed_ = false;
-			wc_read_sink sink;
-			sink.ctx = this;
-			sink.accept = [](void *ctx, uint64_t blocks) {
-				auto *c = static_cast<Checker *>(ctx);
-				c->sink_accepts_++;
-				c->sink_blocks_ = blocks;
-			};
-			sink.block = [](void *ctx) -> void * {
-				auto *c = static_cast<Checker *>(ctx);
-				return &c->read_buf_[c->sink_next_ * c->bs_];
-			};
-			sink.done = [](void *ctx, int ok) {
-				auto *c = static_cast<Checker *>(ctx);
-				if (!ok)
-					c->sink_failed_ = true;
-				c->sink_next_++;
-			};
-			uint64_t around = 0;
-			bool io_error = false;
-			uint64_t got = cache_->read_run(s, left, sink, &around, &io_error);
-			after_core();
-			if (got == 0) {
-				if (around < 1 || around > left || sink_accepts_ || sink_next_) {
-					fail("read_run(%llu blocks) of a miss: around %llu, %llu accepts, "
-					     "%llu copies",
-					     (unsigned long long)left, (unsigned long long)around,
-					     (unsigned long long)sink_accepts_, (unsigned long long)sink_next_);
-					return;
-				}
-				for (uint64_t k = 0; k < around && !failed_; k++)
-					check(blk + i + k, origin_block(blk + i + k), false);
-				i += around;
-				continue;
-			}
-			if (got > left || sink_accepts_ != 1 || sink_blocks_ != got ||
-			    (!io_error && sink_next_ != got) || io_error != sink_failed_) {
-				fail("read_run(%llu blocks) returned %llu: accepted %llu (%llu times), "
-				     "copied %llu, io_error %d",
-				     (unsigned long long)left, (unsigned long long)got,
-				     (unsigned long long)sink_blocks_, (unsigned long long)sink_accepts_,
-				     (unsigned long long)sink_next_, io_error);
-				return;
-			}
-			if (io_error) {
-				if (!fpmem_->armed())
-					fail("read_run reported a machine check nobody injected");
-				return;	// the bio fails
-			}
-			for (uint64_t k = 0; k < got && !failed_; k++)
-				check(blk + i + k, &read_buf_[k * bs_], true);
-			i += got;
-			continue;
+			pmem_read(blk, n, check);
+			return;
 		}
 		uint64_t begun = fdev_->begun_reads;
 		SsdMapping m = cache_->ssd_map_read(s, left);
@@ -1351,6 +1445,108 @@ void Checker::read_blocks(uint64_t blk, uint64_t n, bool user, F &&check)
 		for (uint64_t k = 0; k < m.blocks && !failed_; k++)
 			check(blk + i + k, &read_buf_[k * bs_], true);
 		i += m.blocks;
+	}
+}
+
+// map_pmem.c wc_map_read(): one core call per bio (Cache::read), with a
+// random segment layout over read_buf_; dm resubmits the rest after each
+// part. WC_IO_DONE: the leading run of hits, up to b.sector, each block
+// byte for byte the cache block's; the run ends at a miss. WC_IO_ORIGIN:
+// out.run leading misses, up to the next cached block. Nothing past what
+// a call served is written.
+template <class F>
+void Checker::pmem_read(uint64_t blk, uint64_t n, F &&check)
+{
+	std::vector<uint32_t> layout = random_layout(n * bs_);
+	const uint32_t fill_max = random_fill_max();
+	std::memset(read_buf_.data(), kCanary, n * bs_);
+	auto untouched = [&](uint64_t i) {
+		const uint8_t *p = &read_buf_[i * bs_];
+		for (uint32_t k = 0; k < bs_; k++)
+			if (p[k] != kCanary)
+				return false;
+		return true;
+	};
+	auto cached = [&](uint64_t b) { return cache_->map().find(sector_of(b)) != kNoBlock; };
+	uint64_t i = 0;
+	while (i < n && !failed_) {
+		const uint64_t left = n - i;
+		TestBio tb(sector_of(blk + i), left, bs_, read_buf_.data(), layout, 0, i * bs_,
+			   fill_max);
+		Call k = wc::test::call_read(*cache_, tb);
+		after_core();
+		if (failed_)
+			return;
+		res_.refills += k.refills;
+		if (k.r == WC_IO_ERROR) {
+			if (!fpmem_->armed())
+				fail("read reported a machine check nobody injected");
+			return;	// the bio fails
+		}
+		if (k.r == WC_IO_ORIGIN) {
+			const uint64_t run = k.out.run;
+			if (k.served || tb.consumed() || run < 1 || run > left || !untouched(i)) {
+				fail("read of [%llu,+%llu): ORIGIN of %llu blocks after serving %llu "
+				     "(%llu bytes taken)",
+				     (unsigned long long)(blk + i), (unsigned long long)left,
+				     (unsigned long long)run, (unsigned long long)k.served,
+				     (unsigned long long)tb.consumed());
+				return;
+			}
+			for (uint64_t r = 0; r < run; r++)
+				if (cached(blk + i + r)) {
+					fail("read sent cached block %llu to the origin",
+					     (unsigned long long)(blk + i + r));
+					return;
+				}
+			if (run < left && run < Cache::kMaxRunBlocks && !cached(blk + i + run)) {
+				fail("read's origin run of %llu blocks stops before miss %llu",
+				     (unsigned long long)run, (unsigned long long)(blk + i + run));
+				return;
+			}
+			for (uint64_t r = 0; r < run && !failed_; r++)
+				check(blk + i + r, origin_block(blk + i + r), false);
+			i += run;
+			continue;
+		}
+		const uint64_t served = k.served;
+		if (k.r != WC_IO_DONE || served < 1 || served > left || !k.cursor.empty()) {
+			fail("read of [%llu,+%llu) (%s, %u per fill): result %d after serving %llu "
+			     "blocks%s%s",
+			     (unsigned long long)(blk + i), (unsigned long long)left,
+			     describe_layout(layout).c_str(), fill_max, k.r, (unsigned long long)served,
+			     k.cursor.empty() ? "" : ": ", k.cursor.c_str());
+			return;
+		}
+		for (uint64_t r = 0; r < served; r++) {
+			Block cb = cache_->map().find(sector_of(blk + i + r));
+			const uint8_t *got = &read_buf_[(i + r) * bs_];
+			if (cb == kNoBlock || std::memcmp(got, cache_->block_data(cb), bs_)) {
+				fail("read of [%llu,+%llu) (%s, %u per fill): block %llu %s",
+				     (unsigned long long)(blk + i), (unsigned long long)left,
+				     describe_layout(layout).c_str(), fill_max,
+				     (unsigned long long)(blk + i + r),
+				     cb == kNoBlock ? "was served but is not cached" :
+						      "differs from its cache block");
+				return;
+			}
+		}
+		if (served < left) {
+			if (served < Cache::kMaxRunBlocks && cached(blk + i + served)) {
+				fail("read run of %llu blocks stops before cached block %llu",
+				     (unsigned long long)served, (unsigned long long)(blk + i + served));
+				return;
+			}
+			if (!untouched(i + served)) {
+				fail("read of [%llu,+%llu) wrote past its run of %llu blocks",
+				     (unsigned long long)(blk + i), (unsigned long long)left,
+				     (unsigned long long)served);
+				return;
+			}
+		}
+		for (uint64_t r = 0; r < served && !failed_; r++)
+			check(blk + i + r, &read_buf_[(i + r) * bs_], true);
+		i += served;
 	}
 }
 
@@ -1586,7 +1782,7 @@ void Checker::complete_all_writeback()
 }
 
 // The writeback work with writeback_all set (the flush message,
-// flush_on_suspend; target.c wc_writeback_work): pick until nothing is
+// flush_on_suspend; writeback.c wc_writeback_work): pick until nothing is
 // given or the blocks in use when it began are done, wait for the runs in
 // flight, and pick again while blocks were skipped for an older version in
 // flight; completions race the picks.
@@ -1646,9 +1842,18 @@ void Checker::op_write()
 	for (uint64_t i = 0; i < n; i++)
 		sec_[blk + i].max = b.ver0 + i;
 	res_.writes++;
-	note("write bio %llu [%llu,+%llu) v%llu%s%s", (unsigned long long)b.id,
+	if (mode_ == Mode::kPmem) {
+		b.data.resize(n * bs_);
+		for (uint64_t i = 0; i < n; i++)
+			fill_block(&b.data[i * bs_], blk + i, b.ver0 + i);
+		b.layout = random_layout(n * bs_);
+		b.fill_max = random_fill_max();
+		res_.segments += b.layout.size();
+	}
+	note("write bio %llu [%llu,+%llu) v%llu%s%s%s%s", (unsigned long long)b.id,
 	     (unsigned long long)blk, (unsigned long long)n, (unsigned long long)b.ver0,
-	     b.fua ? " FUA" : "", b.meta ? " META" : "");
+	     b.fua ? " FUA" : "", b.meta ? " META" : "", mode_ == Mode::kPmem ? ", " : "",
+	     mode_ == Mode::kPmem ? describe_layout(b.layout).c_str() : "");
 	advance(b);
 }
 
@@ -1660,7 +1865,7 @@ void Checker::op_read()
 	res_.reads++;
 	note("read [%llu,+%llu)", (unsigned long long)blk, (unsigned long long)n);
 	read_blocks(blk, n, true, [&](uint64_t b, const uint8_t *p, bool cached) {
-		check_live(b, p, cached ? "cache" : "origin");
+		check_live(b, p, cached ? "cache" : "origin", true);
 	});
 }
 
@@ -1724,13 +1929,41 @@ void Checker::op_flush()
 {
 	res_.flushes++;
 	note("flush");
+	if (mode_ == Mode::kPmem) {
+		// wc_map_pmem(): wc_cache_flush() counts it and commits only
+		// if a write is uncommitted (DM_MAPIO_KILL on an error).
+		const bool err = cache_->has_error();
+		const uint64_t pending = published_uncommitted();
+		const uint64_t seq = cache_->seq_count();
+		Status st = cache_->flush();
+		after_core();
+		if (err) {
+			if (st.ok())
+				fail("an empty flush succeeded in the error state");
+			return;
+		}
+		if (!st.ok() || cache_->has_error())
+			return;
+		const bool committed = cache_->seq_count() != seq;
+		if (committed)
+			res_.commits++;
+		if (committed != (pending > 0)) {
+			fail("an empty flush with %llu published blocks uncommitted %s",
+			     (unsigned long long)pending, committed ? "committed" : "did not commit");
+			return;
+		}
+		promote_all();
+		counter_reset_ = false;
+		if (published_uncommitted() || cache_->uncommitted_blocks())
+			fail("after an empty flush: %llu published blocks uncommitted, "
+			     "uncommitted_blocks() = %llu",
+			     (unsigned long long)published_uncommitted(),
+			     (unsigned long long)cache_->uncommitted_blocks());
+		return;
+	}
 	if (cache_->has_error())
 		return;	// DM_MAPIO_KILL
 	cache_->count_flush();
-	if (mode_ == Mode::kPmem) {
-		commit_explicit();
-		return;
-	}
 	Bio &b = new_bio(BioKind::kFlush, 0, 0);
 	b.state = BioState::kIssued;
 	b.pending = 1;

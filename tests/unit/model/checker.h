@@ -3,7 +3,8 @@
 //
 // One run: a cache with random parameters over the pmem simulator or the
 // SSD simulator, a random stream of operations driven the way the kernel
-// shim drives the core (src/kernel/target.c), and a reference model of
+// shim drives the core (src/kernel/map_pmem.c, map_ssd.c: pmem bios one
+// call each, with random segment layouts), and a reference model of
 // what the cache promises:
 //   - a read returns the newest acknowledged data of every block;
 //   - after a commit (FUA, flush) completes, a crash keeps that data (or
@@ -61,6 +62,9 @@ struct RunResult {
 	uint64_t writeback_runs = 0, writeback_errors = 0, arounds = 0;
 	uint64_t blocked = 0, wakeups = 0, crashes = 0, resumes = 0, reloads = 0;
 	uint64_t flush_messages = 0, errors = 0;
+	// pmem bios: data segments of write bios, refill() calls (writes and
+	// reads), write calls that stopped with WC_IO_NOSPACE mid-bio.
+	uint64_t segments = 0, refills = 0, nospace_mid_bio = 0;
 };
 
 RunResult run_model(const RunOptions &opt);
