@@ -21,22 +21,16 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-LOCK=/tmp/wc-qemu.lock
-
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; }
-die() {
-	echo "bench: ERROR: $*" >&2
-	exit 2
-}
-note() { echo "bench: $*"; }
+# die, note, wc_usage, wc_kver, the QEMU lock (WC_USE_QEMU_LOCK: 0 with
+# WC_QEMU_LOCK_HELD=1 in the environment).
+# shellcheck source=scripts/lib.sh
+. "$HERE/lib.sh"
 
 QUICK=0
 REPS=
 KVER=
 OUT=
 RUNTIME=
-USE_LOCK=1
-[ -n "${WC_QEMU_LOCK_HELD:-}" ] && USE_LOCK=0
 REPORT_ONLY=
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -45,10 +39,10 @@ while [ $# -gt 0 ]; do
 	--kver) KVER=${2:?}; shift 2 ;;
 	--out) OUT=${2:?}; shift 2 ;;
 	--runtime) RUNTIME=${2:?}; shift 2 ;;
-	--no-lock) USE_LOCK=0; shift ;;
+	--no-lock) WC_USE_QEMU_LOCK=0; shift ;;
 	--report) REPORT_ONLY=${2:?}; shift 2 ;;
-	-h | --help) usage; exit 0 ;;
-	*) usage >&2; die "unknown argument $1" ;;
+	-h | --help) wc_usage; exit 0 ;;
+	*) wc_usage >&2; die "unknown argument $1" ;;
 	esac
 done
 
@@ -494,12 +488,9 @@ MEM=2G
 
 # Kernel: the newest installed 6.12 unless told otherwise.
 if [ -z "$KVER" ]; then
-	KVER=$("$HERE/kernels.sh" 6.12) || true
-	[ -n "$KVER" ] || die "no 6.12 kernel with headers installed (make deps)"
+	KVER=$(wc_series_kver 6.12) || die "no 6.12 kernel with headers installed (make deps)"
 else
-	case "$KVER" in
-	6.1 | 6.12) KVER=$("$HERE/kernels.sh" "$KVER") || die "no $KVER kernel installed" ;;
-	esac
+	KVER=$(wc_kver "$KVER") || die "no $KVER kernel installed"
 fi
 [ -d "/usr/src/linux-headers-$KVER" ] || die "no headers for $KVER"
 
@@ -546,16 +537,11 @@ note "guest: $KVER, $SMP vCPUs, $MEM, nvdimm $NV_SIZE; $REPS repetition(s) of ${
 # run_vm: one boot (under the lock unless --no-lock); VMRC its status.
 run_vm() {
 	set +e
-	if [ "$USE_LOCK" = 1 ]; then
-		# shellcheck disable=SC2016
-		flock "$LOCK" bash -c 'date +%s >>"$0"; exec "$@"' "$WORK/locked-at" "${VM[@]}" >"$VMOUT" 2>&1
-	else
-		"${VM[@]}" >"$VMOUT" 2>&1
-	fi
+	wc_qemu_run --stamp "$WORK/locked-at" "${VM[@]}" >"$VMOUT" 2>&1
 	VMRC=$?
 	set -e
 }
-[ "$USE_LOCK" = 1 ] && note "waiting for $LOCK (one guest at a time)"
+[ "$WC_USE_QEMU_LOCK" = 1 ] && note "waiting for $WC_QEMU_LOCK (one guest at a time)"
 # A guest that dies before its first measurement is booted again (twice
 # at most): with several vCPUs, TCG now and then trips over the kernel's
 # live code patching (an int3 oops at boot, or when the guest switches
@@ -568,7 +554,7 @@ for attempt in 1 2 3; do
 	cp "$LOG" "$LOG.$attempt"
 	grep -v '^    | ' "$VMOUT" | tail -n 3
 done
-if [ "$USE_LOCK" = 1 ]; then
+if [ "$WC_USE_QEMU_LOCK" = 1 ]; then
 	LOCKED_AT=$(tail -n 1 "$WORK/locked-at" 2>/dev/null || date +%s)
 	LOCK_WAIT=$((LOCKED_AT - START))
 fi

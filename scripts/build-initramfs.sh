@@ -25,7 +25,7 @@ KVER=$1
 OUT=$2
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-INIT_SRC=$HERE/guest-init.sh
+INIT_SRC=$HERE/../tests/vm/guest-init.sh
 MODDIR=/lib/modules/$KVER
 
 log() { echo "build-initramfs: $*" >&2; }

@@ -6,11 +6,16 @@
 #                           [--append WORDS] [vm-run options...]
 # --wc stock tests the distribution's dm-writecache; ours (the default when
 # --ko is given) tests KO.  Other options go to vm-run.sh as they are.
-# Takes /tmp/wc-qemu.lock, so that only one guest runs at a time.
+# Takes /tmp/wc-qemu.lock, so that only one guest runs at a time (not with
+# WC_QEMU_LOCK_HELD=1).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
+# die, the QEMU lock.
+# shellcheck source=scripts/lib.sh
+. "$HERE/lib.sh"
+WC_DIE_TAG= # "crash-replay: MESSAGE"
 KVER=6.12
 WC=
 KO=
@@ -25,8 +30,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ -n "$WC" ] || { [ -n "$KO" ] && WC=ours || WC=stock; }
-case "$WC" in stock | ours) ;; *) echo "crash-replay: --wc must be stock or ours" >&2; exit 2 ;; esac
-[ "$WC" = stock ] || [ -n "$KO" ] || { echo "crash-replay: --wc ours needs --ko" >&2; exit 2; }
+case "$WC" in stock | ours) ;; *) die "--wc must be stock or ours" ;; esac
+[ "$WC" = stock ] || [ -n "$KO" ] || die "--wc ours needs --ko"
 
 TOOLS=$REPO/build/tools
 make -s -C "$REPO/tests/crash-replay" OUT="$TOOLS" >/dev/null
@@ -34,5 +39,5 @@ EXTRA=()
 for t in wc-logreplay wc-crashload wc-crashcheck; do EXTRA+=(--extra "$TOOLS/$t"); done
 [ -n "$KO" ] && ARGS+=(--ko "$KO")
 
-exec flock /tmp/wc-qemu.lock "$REPO/scripts/vm-run.sh" --kver "$KVER" --timeout 600 \
+wc_qemu_exec "$REPO/scripts/vm-run.sh" --kver "$KVER" --timeout 600 \
 	"${EXTRA[@]}" --append "harness.wc=$WC" "${ARGS[@]}" "$REPO/tests/vm/t-ssd-crash-replay.sh"

@@ -6,11 +6,12 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 if [ "$(id -u)" = 0 ]; then
 	scripts/install-deps.sh
 fi
-kv=$(scripts/kernels.sh 6.1)
-[ -n "$kv" ] || { echo "demo: no Debian 6.1 kernel+headers installed (run as root)" >&2; exit 1; }
+kv=$(wc_series_kver 6.1) || { echo "demo: no Debian 6.1 kernel+headers installed (run as root)" >&2; exit 1; }
 scripts/kbuild.sh "$kv" | tail -n 1
 log=build/demo.log
 rc=0

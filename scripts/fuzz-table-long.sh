@@ -34,14 +34,10 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-LOCK=/tmp/wc-qemu.lock
-
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; }
-die() {
-	echo "fuzz-table-long: ERROR: $*" >&2
-	exit 2
-}
-note() { echo "fuzz-table-long: $*"; }
+# die, note, wc_usage, the kernels, verdict lines, the QEMU lock
+# (WC_USE_QEMU_LOCK: 0 with WC_QEMU_LOCK_HELD=1 in the environment).
+# shellcheck source=scripts/lib.sh
+. "$HERE/lib.sh"
 
 LINES=10000
 SEED=1
@@ -49,8 +45,6 @@ CHUNK=1000
 KVERS=()
 BUILD=1
 KEEP_GOING=0
-USE_LOCK=1
-[ -n "${WC_QEMU_LOCK_HELD:-}" ] && USE_LOCK=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--lines) LINES=${2:?}; shift 2 ;;
@@ -59,8 +53,8 @@ while [ $# -gt 0 ]; do
 	--kver) KVERS+=("${2:?}"); shift 2 ;;
 	--keep-going) KEEP_GOING=1; shift ;;
 	--no-build) BUILD=0; shift ;;
-	--no-lock) USE_LOCK=0; shift ;;
-	-h | --help) usage; exit 0 ;;
+	--no-lock) WC_USE_QEMU_LOCK=0; shift ;;
+	-h | --help) wc_usage; exit 0 ;;
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
 done
@@ -71,12 +65,12 @@ done
 
 # Series -> the newest installed version of each.
 if [ ${#KVERS[@]} -eq 0 ]; then
-	mapfile -t KVERS < <("$HERE/kernels.sh" | awk '{ print $2 }')
+	mapfile -t KVERS < <(wc_kernels | awk '{ print $2 }')
 	[ ${#KVERS[@]} -gt 0 ] || die "no installed kernel (scripts/kernels.sh)"
 else
 	for i in "${!KVERS[@]}"; do
 		if [[ "${KVERS[i]}" =~ ^[0-9]+\.[0-9]+$ ]]; then
-			v=$("$HERE/kernels.sh" "${KVERS[i]}") || true
+			v=$(wc_series_kver "${KVERS[i]}") || true
 			[ -n "$v" ] || die "no installed kernel of series ${KVERS[i]}"
 			KVERS[i]=$v
 		fi
@@ -113,14 +107,10 @@ for k in "${KVERS[@]}"; do
 			"$REPO/tests/vm/t-table-fuzz.sh")
 		note "$k: boot $((boot + 1)): lines $((done_lines + 1))-$((done_lines + n)) of $LINES (harness.fuzz_lines=$n harness.fuzz_seed=$seed), timeout ${timeout}s"
 		set +e
-		if [ "$USE_LOCK" = 1 ]; then
-			flock "$LOCK" "${VM[@]}" >"$log.out" 2>&1
-		else
-			"${VM[@]}" >"$log.out" 2>&1
-		fi
+		wc_qemu_run "${VM[@]}" >"$log.out" 2>&1
 		rc=$?
 		set -e
-		grep -E '^(PASS|FAIL|SKIP) |wall time' "$log.out" | sed "s/^/fuzz-table-long: $k:   /"
+		grep -E "$WC_VERDICT_ERE|wall time" "$log.out" | sed "s/^/fuzz-table-long: $k:   /"
 		a=$(grep -a -o '# ours: [0-9]* accepted, [0-9]* rejected' "$log" | awk '{ print $3 }' | tail -n 1)
 		r=$(grep -a -o '# ours: [0-9]* accepted, [0-9]* rejected' "$log" | awk '{ print $5 }' | tail -n 1)
 		acc=$((acc + ${a:-0})) rej=$((rej + ${r:-0}))

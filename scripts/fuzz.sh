@@ -16,10 +16,12 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 out=build/fuzz
 
 usage() { # EXIT
-	sed -n '2,/^set /{/^set /d;s/^# \{0,1\}//;p}' "$0"
+	wc_usage
 	exit "${1:-2}"
 }
 
@@ -83,17 +85,31 @@ fi
 [ ${#targets[@]} -gt 0 ] || { echo "fuzz.sh: no targets in tests/fuzz/" >&2; exit 2; }
 
 # ---- Build ----------------------------------------------------------------
+# The core's flags, as in the kernel and the unit tests: src/core/flags.mk.
+flags() { # VAR GROUP: the array VAR := the flags of GROUP
+	local f
+	f=$(wc_core_flags "$2") || exit 2
+	read -ra "$1" <<<"$f"
+}
+flags STD WC_CXX_STD
+flags RUNTIME WC_CXX_RUNTIME
+flags SEMANTICS WC_CXX_SEMANTICS
+flags WARNINGS WC_CXX_WARNINGS
+# clang before 16 takes -ftrivial-auto-var-init=zero only with this.
+if [[ " ${SEMANTICS[*]} " == *" -ftrivial-auto-var-init=zero "* ]] &&
+	! echo 'int f(void);' | "$CXX" -x c++ -fsyntax-only -ftrivial-auto-var-init=zero - 2>/dev/null; then
+	SEMANTICS+=(-enable-trivial-auto-var-init-zero-knowing-it-will-be-removed-from-clang)
+fi
 # shellcheck disable=SC2054 # the commas belong to the flag
 SAN=(-fsanitize=address,undefined -fno-sanitize-recover=all)
-BASE=(-std=gnu++20 -g -O1 -fno-omit-frame-pointer)
-# The core keeps its kernel semantics (as in tests/unit/CMakeLists.txt).
+BASE=("${STD[@]}" -g -O1 -fno-omit-frame-pointer)
+# The core: its flags (warnings logged in build/fuzz/obj/, not fatal).
 CORE_FLAGS=("${BASE[@]}" -fsanitize=fuzzer-no-link "${SAN[@]}"
-	-fno-exceptions -fno-rtti -ffreestanding -funsigned-char
-	-fno-strict-aliasing -fno-threadsafe-statics -fno-use-cxa-atexit
-	-fcheck-new -fno-delete-null-pointer-checks -fno-strict-overflow
+	"${RUNTIME[@]}" "${SEMANTICS[@]}" "${WARNINGS[@]}"
 	-Iinclude -Isrc/core)
+# The fuzz targets and test support: the core's semantics.
 TEST_FLAGS=("${BASE[@]}" -fsanitize=fuzzer-no-link "${SAN[@]}"
-	-funsigned-char -fno-strict-aliasing
+	"${SEMANTICS[@]}"
 	-Iinclude -Isrc/core -Itests/unit -Itests/fuzz)
 LINK_FLAGS=("${BASE[@]}" -fsanitize=fuzzer "${SAN[@]}")
 

@@ -6,29 +6,15 @@
 # are listed. Never hard-code a version: Debian's ABI number moves.
 #   scripts/kernels.sh          -> all series
 #   scripts/kernels.sh 6.1      -> just the version for that series
+# (The logic is wc_series_kver / wc_kernels in scripts/lib.sh, which the
+# host scripts call directly.)
 set -euo pipefail
-
-newest() {
-	local pattern=$1 v best=""
-	for d in /usr/src/linux-headers-$pattern; do
-		[ -d "$d" ] || continue
-		v=${d#/usr/src/linux-headers-}
-		[ -e "/boot/vmlinuz-$v" ] || continue
-		best=$(printf '%s\n%s\n' "$best" "$v" | sed '/^$/d' | sort -V | tail -1)
-	done
-	echo "$best"
-}
-
-v61=$(newest '6.1.0-*-amd64')
-v612=$(newest '6.12.*+deb12-amd64')
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 case "${1:-}" in
-6.1) [ -n "$v61" ] && echo "$v61" ;;
-6.12) [ -n "$v612" ] && echo "$v612" ;;
-"")
-	[ -n "$v61" ] && echo "6.1 $v61"
-	[ -n "$v612" ] && echo "6.12 $v612"
-	;;
+6.1 | 6.12) wc_series_kver "$1" || true ;;
+"") wc_kernels ;;
 *) echo "usage: $0 [6.1|6.12]" >&2; exit 2 ;;
 esac
 exit 0

@@ -29,11 +29,9 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
-die() {
-	echo "killcut: $*" >&2
-	exit 2
-}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+WC_DIE_TAG= # "killcut: MESSAGE"
 
 KVER=6.1
 KO=
@@ -53,21 +51,17 @@ while [ $# -gt 0 ]; do
 	--timeout) TIMEOUT=${2:?}; shift 2 ;;
 	--keep) KEEP=1; shift ;;
 	--corrupt) CORRUPT=1; shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) usage >&2; die "unknown argument $1" ;;
+	-h | --help) wc_usage; exit 0 ;;
+	*) wc_usage >&2; die "unknown argument $1" ;;
 	esac
 done
 case "$WC" in stock | ours) ;; *) die "--wc must be stock or ours" ;; esac
-case "$ROUNDS" in '' | *[!0-9]*) die "--rounds needs a number" ;; esac
+wc_is_uint "$ROUNDS" || die "--rounds needs a number"
 [ -n "$SEED" ] || SEED=$(( $(od -An -N2 -tu2 /dev/urandom) ))
-case "$SEED" in '' | *[!0-9]*) die "--seed needs a number" ;; esac
+wc_is_uint "$SEED" || die "--seed needs a number"
 RANDOM=$SEED
 
-case "$KVER" in
-6.1 | 6.12) FULL=$(scripts/kernels.sh "$KVER") ;;
-*) FULL=$KVER ;;
-esac
-[ -n "$FULL" ] || die "no installed kernel for $KVER"
+FULL=$(wc_kver "$KVER") || die "no installed kernel for $KVER"
 if [ "$WC" = ours ] && [ -z "$KO" ]; then
 	KO=build/kbuild/$FULL/dm-writecache-cxx.ko
 	[ -f "$KO" ] || die "--wc ours needs --ko (no $KO; build it with scripts/kbuild.sh $FULL, or use --wc stock)"
@@ -164,8 +158,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		scripts/vm-run.sh "${COMMON[@]}" --append "$a2" --log "$LOG2" \
 			tests/vm/t-pmem-killcut-2.sh >"$DIR/boot2.out" 2>&1
 		RECS=$(tr -d '\r' <"$LOG2" | sed -n 's/^# killcut: \([0-9]*\) records verified.*/\1/p' | tail -1)
-		if ! grep -q '^PASS t-pmem-killcut-2.sh' "$DIR/boot2.out"; then
-			why="boot 2: $(grep -E '^(FAIL|SKIP) ' "$DIR/boot2.out" | head -1)"
+		if [ "$(wc_verdict t-pmem-killcut-2.sh "$DIR/boot2.out")" != PASS ]; then
+			why="boot 2: $(wc_verdicts "$DIR/boot2.out" | grep -v '^PASS ' | head -1)"
 			[ -n "$why" ] || why="boot 2: no verdict from vm-run"
 		elif [ -z "$RECS" ]; then
 			why="boot 2 passed but printed no record count"

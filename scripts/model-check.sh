@@ -31,7 +31,9 @@ mode=both
 unset WC_MODEL_SEED WC_MODEL_OPS WC_MODEL_RUN_OPS WC_MODEL_SECONDS WC_MODEL_TRACE \
 	WC_MODEL_KEEP_GOING
 export WC_MODEL_OPS=1000000 WC_MODEL_MUTATE=none
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
+# shellcheck source=scripts/lib.sh
+. "$top/scripts/lib.sh"
+usage() { wc_usage; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--ops) export WC_MODEL_OPS=$2; shift 2 ;;

@@ -24,11 +24,9 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
-die() {
-	echo "powercut: $*" >&2
-	exit 2
-}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+WC_DIE_TAG= # "powercut: MESSAGE"
 
 KVER=6.1
 KO=
@@ -42,18 +40,14 @@ while [ $# -gt 0 ]; do
 	--wc) WC=${2:?}; shift 2 ;;
 	--timeout) TIMEOUT=${2:?}; shift 2 ;;
 	--keep) KEEP=1; shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) usage >&2; die "unknown argument $1" ;;
+	-h | --help) wc_usage; exit 0 ;;
+	*) wc_usage >&2; die "unknown argument $1" ;;
 	esac
 done
 case "$WC" in stock | ours) ;; *) die "--wc must be stock or ours" ;; esac
 
 # The full kernel version (for the default module path and the log names).
-case "$KVER" in
-6.1 | 6.12) FULL=$(scripts/kernels.sh "$KVER") ;;
-*) FULL=$KVER ;;
-esac
-[ -n "$FULL" ] || die "no installed kernel for $KVER"
+FULL=$(wc_kver "$KVER") || die "no installed kernel for $KVER"
 if [ "$WC" = ours ] && [ -z "$KO" ]; then
 	KO=build/kbuild/$FULL/dm-writecache-cxx.ko
 	[ -f "$KO" ] || die "--wc ours needs --ko (no $KO; build it with scripts/kbuild.sh $FULL, or use --wc stock)"
@@ -106,7 +100,7 @@ boot() {
 		"    |"* | "vm-run: wall time"*) echo "$line" ;;
 		esac
 	done <"$out"
-	if ! grep -qE "^(PASS|FAIL|SKIP) $name" "$out"; then
+	if ! wc_verdict "$name" "$out" >/dev/null; then
 		echo "FAIL $name (no verdict from vm-run)"
 		sed 's/^/    | /' "$out" | tail -n 20
 		FAILED=$((FAILED + 1))

@@ -10,11 +10,15 @@
 # --ko, else build/kbuild/<full kver>/dm-writecache-cxx.ko, built with
 # scripts/kbuild.sh if missing.  --smp defaults to 2 (races between CPUs).
 # Other options go to vm-run.sh as they are.  Takes /tmp/wc-qemu.lock, so
-# that only one guest runs at a time.
+# that only one guest runs at a time (not with WC_QEMU_LOCK_HELD=1).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
+# wc_kver, wc_is_uint, the QEMU lock.
+# shellcheck source=scripts/lib.sh
+. "$HERE/lib.sh"
+WC_DIE_TAG= # "stress-long: MESSAGE"
 SECONDS_PER_MODE=600
 KVER=6.12
 PROVIDER=ours
@@ -38,15 +42,11 @@ while [ $# -gt 0 ]; do
 	*) ARGS+=("$1"); shift ;;
 	esac
 done
-case "$SECONDS_PER_MODE" in '' | *[!0-9]*) echo "stress-long: --seconds takes a number" >&2; exit 2 ;; esac
-case "$PROVIDER" in ours | stock) ;; *) echo "stress-long: --provider must be ours or stock" >&2; exit 2 ;; esac
+wc_is_uint "$SECONDS_PER_MODE" || die "--seconds takes a number"
+case "$PROVIDER" in ours | stock) ;; *) die "--provider must be ours or stock" ;; esac
 
 # A series (6.1, 6.12) means the newest installed kernel of it.
-FULL=$KVER
-case "$KVER" in
-6.1 | 6.12) FULL=$("$HERE/kernels.sh" "$KVER") || true ;;
-esac
-[ -n "$FULL" ] || { echo "stress-long: no $KVER kernel installed (scripts/kernels.sh)" >&2; exit 2; }
+FULL=$(wc_kver "$KVER") || die "no $KVER kernel installed (scripts/kernels.sh)"
 
 make -s -C "$REPO/tests/stress" OUT=build/tools
 if [ "$PROVIDER" = ours ]; then
@@ -67,5 +67,5 @@ WORDS="harness.wc=$PROVIDER harness.stress_seconds=$SECONDS_PER_MODE"
 for w in "${APPEND[@]}"; do WORDS="$WORDS $w"; done
 
 echo "stress-long: $FULL, provider $PROVIDER, $SECONDS_PER_MODE s per mode, smp $SMP, timeout $TIMEOUT s"
-exec flock /tmp/wc-qemu.lock "$HERE/vm-run.sh" --kver "$FULL" --smp "$SMP" --timeout "$TIMEOUT" \
+wc_qemu_exec "$HERE/vm-run.sh" --kver "$FULL" --smp "$SMP" --timeout "$TIMEOUT" \
 	--extra "$REPO/build/tools/wc-stress" --append "$WORDS" "${ARGS[@]}" "$REPO/tests/vm/t-stress.sh"

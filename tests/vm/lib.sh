@@ -12,6 +12,12 @@
 : "${HARNESS_KO:=}"
 : "${HARNESS_KVER:=$(uname -r)}"
 
+# The kernel log patterns (WC_DMESG_BAD, WC_DMESG_OK); /init exports the
+# same ones as HARNESS_DMESG_BAD and HARNESS_DMESG_OK.
+if [ -f "${HARNESS_TESTS_DIR:-/tests}/dmesg-lib.sh" ]; then
+	. "${HARNESS_TESTS_DIR:-/tests}/dmesg-lib.sh"
+fi
+
 LIB_PASS=0
 LIB_FAIL=0
 LIB_OUT=/tmp/lib-check.$$.out
@@ -217,8 +223,8 @@ dmesg_allow() {
 # those saved in FILE, by a test that clears the log itself) that would
 # fail it; status 0 if there are none.
 dmesg_bad() {
-	if [ -n "${1:-}" ]; then cat "$1"; else dmesg; fi | grep -E "${HARNESS_DMESG_BAD:-BUG:|WARNING:|Oops}" |
-		grep -v -E "${HARNESS_DMESG_OK:-taints kernel|module verification failed}" >/tmp/dmesg-bad.$$
+	if [ -n "${1:-}" ]; then cat "$1"; else dmesg; fi | grep -E "${HARNESS_DMESG_BAD:-${WC_DMESG_BAD:-.}}" |
+		grep -v -E "${HARNESS_DMESG_OK:-${WC_DMESG_OK:-^\$}}" >/tmp/dmesg-bad.$$
 	if [ -s "${HARNESS_DMESG_ALLOW_FILE:-/nonexistent}" ]; then
 		grep -v -E -f "$HARNESS_DMESG_ALLOW_FILE" /tmp/dmesg-bad.$$ >/tmp/dmesg-bad2.$$
 		mv /tmp/dmesg-bad2.$$ /tmp/dmesg-bad.$$
