@@ -10,8 +10,11 @@
 #   make check-long      the long forms make check bounds: the 4M+-block
 #                        lockup test, long model-checker and stress runs
 #   make demo            boot an emulated-pmem guest and use a writecache
-#   make bench           benchmarks against stock in one guest boot
-#                        (docs/bench/report.md; not part of make check)
+#   make bench           benchmarks against stock: the path-length run
+#                        (instructions per I/O under -icount, both kernels,
+#                        docs/bench/pathlen/) and the TCG wall-clock run
+#                        (docs/bench/report.md); make check runs the first
+#                        in its quick form
 #   make fuzz-long       the long table fuzz: 10,000 lines per kernel,
 #                        differential against stock (about 3.5 hours)
 #   make deps            install build/test dependencies (Debian 12, root)
@@ -61,6 +64,7 @@ endef
 
 bench:
 	$(deps_if_root)
+	scripts/pathlen.sh
 	scripts/bench.sh
 
 fuzz-long:

@@ -12,6 +12,8 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 mkdir -p build
 passed=0
 failed=0
@@ -27,7 +29,7 @@ step() {
 }
 
 declare -A KVER
-while read -r series ver; do KVER[$series]=$ver; done < <(scripts/kernels.sh)
+while read -r series ver; do KVER[$series]=$ver; done < <(wc_kernels)
 for series in 6.1 6.12; do
 	kv=${KVER[$series]:-}
 	[ -n "$kv" ] || { result FAIL "kernel $series not installed (make deps)"; continue; }
@@ -42,14 +44,17 @@ for series in 6.1 6.12; do
 		scripts/vm-run.sh --kver "$kv" --ko "$ko" --ssd-size 6G --nvdimm-size 4608M \
 			--mem 3G --timeout 2400 $append --log "build/long-large-$series-$provider.log" \
 			tests/vm/t-large-cache.sh >"$out" 2>&1
-		grep -E '^(PASS|FAIL|SKIP) ' "$out" | while read -r st rest; do echo "$st $rest"; done
-		if grep -q '^PASS t-large-cache' "$out"; then
+		wc_verdicts "$out"
+		if [ "$(wc_verdict t-large-cache.sh "$out")" = PASS ]; then
 			result PASS "t-large-cache[$series,$provider]"
 		else
 			result FAIL "t-large-cache[$series,$provider] (see $out)"
 		fi
 	done
 done
+
+# The TCG wall-clock benchmark's smoke run (moved out of make check).
+step "benchmark smoke run (scripts/bench.sh --quick)" scripts/bench.sh --quick --out build/bench-quick
 
 step "model checker, ${MODEL_SECONDS:-600} s per mode" \
 	scripts/model-check.sh --mode both --seconds "${MODEL_SECONDS:-600}" --ops 1000000000

@@ -17,7 +17,7 @@ PKGS=(
 	cmake googletest libgtest-dev clang libclang-rt-14-dev
 	g++-aarch64-linux-gnu qemu-user
 	qemu-system-x86 busybox-static ndctl dmsetup fio xfsprogs e2fsprogs
-	util-linux diffutils rsync gnuplot-nox lvm2
+	util-linux diffutils rsync gnuplot-nox lvm2 valgrind
 	linux-headers-amd64 linux-image-amd64 linux-source-6.12
 )
 

@@ -21,6 +21,9 @@ test.  Exit status 0 iff every test passed (or was skipped).
   --pmem MODE          nvdimm (default; QEMU NVDIMM + fsdax namespace),
                        memmap (memmap=256M!1G legacy pmem) or none
   --smp N              guest CPUs (default 1)
+  --icount             deterministic time: -icount shift=0,sleep=off (one
+                       vCPU; guest clocks count executed instructions, so a
+                       latency in ns is an instruction count)
   --mem SIZE           guest RAM (default 1G for nvdimm/none, 2G for memmap)
   --timeout SECONDS    whole-run host timeout (default 300); the guest
                        watchdog fires a bit earlier
@@ -42,50 +45,10 @@ test.  Exit status 0 iff every test passed (or was skipped).
 EOF
 }
 
-die() {
-	echo "vm-run: ERROR: $*" >&2
-	exit 2
-}
-note() { echo "vm-run: $*"; }
-
-# Installed kernels that have an image and a module tree, oldest first.
-list_kernels() {
-	local f v
-	for f in /boot/vmlinuz-*; do
-		[ -e "$f" ] || continue
-		v=${f#/boot/vmlinuz-}
-		[ -f "/lib/modules/$v/modules.dep" ] && echo "$v"
-	done | sort -V
-}
-
-# resolve_kver ARG: a full installed version, or the newest one of a series
-# ("6.1" matches 6.1.x / 6.1-..., not 6.12).
-resolve_kver() {
-	local want=$1 v match=
-	if [ -e "/boot/vmlinuz-$want" ]; then
-		echo "$want"
-		return 0
-	fi
-	while read -r v; do
-		case "$v" in
-		"$want".* | "$want"-*) match=$v ;;
-		esac
-	done < <(list_kernels)
-	[ -n "$match" ] || return 1
-	echo "$match"
-}
-
-# size_bytes SIZE: 1G, 256M, 512K, plain bytes (binary units).
-size_bytes() {
-	local s=$1
-	case "$s" in
-	*[kK]) echo $((${s%?} * 1024)) ;;
-	*[mM]) echo $((${s%?} * 1024 * 1024)) ;;
-	*[gG]) echo $((${s%?} * 1024 * 1024 * 1024)) ;;
-	*[!0-9]* | "") return 1 ;;
-	*) echo "$s" ;;
-	esac
-}
+# die, note, size_bytes, the guest kernels (wc_guest_kernels,
+# wc_resolve_kver) and the kernel log patterns.
+# shellcheck source=scripts/lib.sh
+. "$HERE/lib.sh"
 
 KVER=
 KO=
@@ -106,6 +69,7 @@ APPEND_EXTRA=
 KEEP=0
 VERBOSE=0
 TESTS=()
+ICOUNT=0
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -113,6 +77,7 @@ while [ $# -gt 0 ]; do
 	--ko) KO=${2:?}; shift 2 ;;
 	--pmem) PMEM=${2:?}; shift 2 ;;
 	--smp) SMP=${2:?}; shift 2 ;;
+	--icount) ICOUNT=1; shift ;;
 	--mem) MEM=${2:?}; shift 2 ;;
 	--timeout) TIMEOUT=${2:?}; shift 2 ;;
 	--workdir) WORKDIR=${2:?}; shift 2 ;;
@@ -127,7 +92,7 @@ while [ $# -gt 0 ]; do
 	--append) APPEND_EXTRA="$APPEND_EXTRA ${2:?}"; shift 2 ;;
 	--keep) KEEP=1; shift ;;
 	-v | --verbose) VERBOSE=1; shift ;;
-	--list-kernels) list_kernels; exit 0 ;;
+	--list-kernels) wc_guest_kernels; exit 0 ;;
 	-h | --help) usage; exit 0 ;;
 	--) shift; TESTS+=("$@"); break ;;
 	-*) usage >&2; die "unknown option $1" ;;
@@ -136,14 +101,15 @@ while [ $# -gt 0 ]; do
 done
 
 # --- checks ---------------------------------------------------------------------
-[ -n "$KVER" ] || { usage >&2; die "--kver is required (installed: $(list_kernels | tr '\n' ' '))"; }
+[ -n "$KVER" ] || { usage >&2; die "--kver is required (installed: $(wc_guest_kernels | tr '\n' ' '))"; }
 KVER_ARG=$KVER
-KVER=$(resolve_kver "$KVER_ARG") || die "no installed kernel matches '$KVER_ARG' (installed: $(list_kernels | tr '\n' ' '))"
+KVER=$(wc_resolve_kver "$KVER_ARG") || die "no installed kernel matches '$KVER_ARG' (installed: $(wc_guest_kernels | tr '\n' ' '))"
 KERNEL=/boot/vmlinuz-$KVER
 [ -r "$KERNEL" ] || die "$KERNEL not readable"
 [ ${#TESTS[@]} -gt 0 ] || die "no test scripts given"
 case "$PMEM" in nvdimm | memmap | none) ;; *) die "--pmem must be nvdimm, memmap or none" ;; esac
 case "$SMP" in '' | *[!0-9]*) die "--smp needs a number" ;; esac
+[ "$ICOUNT" = 1 ] && [ "$SMP" != 1 ] && die "--icount needs one vCPU (--smp 1)"
 case "$TIMEOUT" in '' | *[!0-9]*) die "--timeout needs seconds" ;; esac
 ORIGIN_BYTES=$(size_bytes "$ORIGIN_SIZE") || die "bad --origin-size $ORIGIN_SIZE"
 SSD_BYTES=$(size_bytes "$SSD_SIZE") || die "bad --ssd-size $SSD_SIZE"
@@ -282,6 +248,7 @@ fi
 rm -f "$RUN/odirect.probe"
 
 QEMU=(qemu-system-x86_64 -accel tcg -cpu max -smp "$SMP" -nographic -no-reboot -net none)
+[ "$ICOUNT" = 1 ] && QEMU+=(-icount shift=0,sleep=off)
 APPEND="console=ttyS0 loglevel=5 panic=-1 oops=panic softlockup_panic=1"
 APPEND="$APPEND sysctl.kernel.hung_task_panic=1 sysctl.kernel.hung_task_timeout_secs=120"
 APPEND="$APPEND harness.timeout=$GUEST_TIMEOUT harness.pmem=$PMEM"
@@ -379,9 +346,10 @@ PASSED=0
 FAILED=0
 SKIPPED=0
 SHOWN_TAIL=0
-# Kernel log lines that explain a crash (same list as the guest's check).
-BAD_RE='BUG:|WARNING:|Oops|general protection|hung_task|blocked for more than|UBSAN|KASAN|kernel BUG|soft lockup|detected stall|Unable to handle kernel'
-OK_RE='taints kernel|module verification failed|[Cc]ommand line:'
+# Kernel log lines that explain a crash: the guest's own list
+# (tests/vm/dmesg-lib.sh, through scripts/lib.sh).
+BAD_RE=$WC_DMESG_BAD
+OK_RE=$WC_DMESG_OK
 
 # The environment itself: kernel trouble while booting, or no pmem.
 if has "===HARNESS-START"; then
