@@ -26,50 +26,25 @@ uint64_t min64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-} // namespace
-
-// Copy one block from the bio's segments (at its cursor) to dst.
-void Cache::copy_in(wc_bio &b, uint8_t *dst)
+// Walk `bytes` of the bio from its cursor, one piece per segment (a block
+// may be split across segments anywhere): fn(segment address, offset of
+// the piece in the walk, length) returns false to stop. Refills the
+// segments when they run out; the cursor ends after the last piece.
+template <typename Fn>
+bool walk_pieces(wc_bio &b, uint32_t bytes, Fn fn)
 {
-	FlushLayer pmem = pm();
-	uint32_t left = bs_;
-	while (left) {
+	uint32_t done = 0;
+	while (done < bytes) {
 		if (b.seg == b.nsegs) {
 			b.refill(&b);
 			b.seg = 0;
 			b.off = 0;
 		}
 		const wc_seg &s = b.segs[b.seg];
-		uint32_t n = s.len - b.off < left ? s.len - b.off : left;
-		pmem.memcpy(dst, static_cast<const uint8_t *>(s.addr) + b.off, n);
-		dst += n;
-		left -= n;
-		b.off += n;
-		if (b.off == s.len) {
-			b.seg++;
-			b.off = 0;
-		}
-	}
-}
-
-// Copy one block from pmem to the bio's segments; false on a machine
-// check.
-bool Cache::copy_out(wc_bio &b, const uint8_t *src)
-{
-	FlushLayer pmem = pm();
-	uint32_t left = bs_;
-	while (left) {
-		if (b.seg == b.nsegs) {
-			b.refill(&b);
-			b.seg = 0;
-			b.off = 0;
-		}
-		const wc_seg &s = b.segs[b.seg];
-		uint32_t n = s.len - b.off < left ? s.len - b.off : left;
-		if (!pmem.read(static_cast<uint8_t *>(s.addr) + b.off, src, n))
+		uint32_t n = s.len - b.off < bytes - done ? s.len - b.off : bytes - done;
+		if (!fn(static_cast<uint8_t *>(s.addr) + b.off, done, n))
 			return false;
-		src += n;
-		left -= n;
+		done += n;
 		b.off += n;
 		if (b.off == s.len) {
 			b.seg++;
@@ -77,6 +52,28 @@ bool Cache::copy_out(wc_bio &b, const uint8_t *src)
 		}
 	}
 	return true;
+}
+
+} // namespace
+
+// Copy one block from the bio's segments (at its cursor) to dst.
+void Cache::copy_in(wc_bio &b, uint8_t *dst)
+{
+	FlushLayer pmem = pm();
+	walk_pieces(b, bs_, [&](uint8_t *seg, uint32_t at, uint32_t n) {
+		pmem.memcpy(dst + at, seg, n);
+		return true;
+	});
+}
+
+// Copy one block from pmem to the bio's segments; false on a machine
+// check.
+bool Cache::copy_out(wc_bio &b, const uint8_t *src)
+{
+	FlushLayer pmem = pm();
+	return walk_pieces(b, bs_, [&](uint8_t *seg, uint32_t at, uint32_t n) {
+		return pmem.read(seg, src + at, n);
+	});
 }
 
 bool Cache::uncommitted_locked() const
