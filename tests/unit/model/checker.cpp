@@ -1070,28 +1070,40 @@ void Checker::advance(Bio &b)
 	maybe_finish(b);
 }
 
-// Segment lengths for a bio of `bytes`, all multiples of 512: one
-// segment; whole blocks (one to three per segment); 512-byte pieces; or
-// random multiples of 512 up to a per-bio maximum, which split blocks at
-// any sector. With the fill sizes of random_fill_max(), counts below and
-// above WC_BIO_SEGS both make the core call refill().
+// Segment lengths for a bio of `bytes`: one segment; whole blocks (one
+// to three per segment); 512-byte pieces; the pages of a buffer that
+// starts at a random 4-byte-aligned offset into a page (O_DIRECT with
+// dma_alignment: segments of any multiple of 4 bytes, splitting even a
+// 512-byte block); or random multiples of 512 up to a per-bio maximum,
+// which split blocks at any sector. With the fill sizes of
+// random_fill_max(), counts below and above WC_BIO_SEGS both make the
+// core call refill().
 std::vector<uint32_t> Checker::random_layout(uint64_t bytes)
 {
 	std::vector<uint32_t> v;
 	const uint64_t units = bytes / kUnit;
-	uint64_t shape = below(8);
-	if (shape == 0 || units <= 1) {
+	const uint64_t shape = below(16);
+	if (shape < 2 || units <= 1) {
 		v.push_back(static_cast<uint32_t>(bytes));
 		return v;
 	}
+	if (shape == 6 || shape == 7) {
+		const uint64_t page = 4096;
+		uint64_t first = page - 4 * below(page / 4);	// 4..4096
+		for (uint64_t at = 0; at < bytes;) {
+			uint64_t n = std::min(at ? page : first, bytes - at);
+			v.push_back(static_cast<uint32_t>(n));
+			at += n;
+		}
+		return v;
+	}
 	uint64_t max_units = 1;
-	if (shape >= 3) {
-		static const uint64_t kMax[] = {2, 3, 0, 0, 5};	// 0: block-relative
-		uint64_t m = kMax[shape - 3];
-		max_units = m ? m : (shape == 5 ? step_ + 1 : 2 * step_ + 1);
+	if (shape >= 8) {
+		const uint64_t kMax[] = {2, 3, step_ + 1, 2 * step_ + 1, 5};
+		max_units = kMax[below(5)];
 	}
 	for (uint64_t at = 0; at < units;) {
-		uint64_t n = shape == 1 ? step_ * (1 + below(3)) : shape == 2 ? 1 : 1 + below(max_units);
+		uint64_t n = shape < 4 ? step_ * (1 + below(3)) : shape < 6 ? 1 : 1 + below(max_units);
 		n = std::min(n, units - at);
 		v.push_back(static_cast<uint32_t>(n * kUnit));
 		at += n;
